@@ -1,13 +1,295 @@
 // Package tensor holds the numeric kernels the runtime and the trainer
 // run on: matrix products and the vector operations around them.
+//
+// The products are blocked as in GotoBLAS/BLIS: op(B) is packed into
+// KC×NC blocks of NR-wide column panels, op(A) into MC×KC blocks of
+// MR-tall row panels, and a micro-kernel in assembly (AVX-512 or AVX2)
+// or portable Go multiplies one MR×NR tile of C at a time. Transposed
+// operands are read in place by the packing routines.
 package tensor
+
+import (
+	"fmt"
+	"sync"
+)
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C in float32 for row-major
 // matrices, as BLAS does: op(X) is X or Xᵀ as transA and transB say;
 // op(A) is m×k, op(B) is k×n and C is m×n; lda, ldb and ldc are the row
 // strides of A, B and C as stored. When beta is 0, C is not read.
+//
+// Sgemm runs with Default(). Every element of C is summed in an order
+// fixed by the kernel alone, so results are bit-identical from run to run
+// and for any thread count. Sgemm panics, naming the argument, when a
+// dimension is negative, a stride is too small or a slice too short: it
+// never reads or writes outside the slices it is given.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmRef(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	Default().Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Sgemm is the package-level Sgemm run with configuration cfg.
+func (cfg Config) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm("Sgemm", transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleMatrix(m, n, beta, c, ldc)
+		return
+	}
+	cfg = cfg.Resolve()
+	kern := cfg.Kernel.impl()
+	parallelGemm(cfg.Threads, kern.mr, kern.nr, m, n, k, func(i0, i1, j0, j1 int) {
+		buf := getBuf(kern)
+		defer gemmBufs.Put(buf)
+		ao, bo := i0*lda, j0
+		if transA {
+			ao = i0
+		}
+		if transB {
+			bo = j0 * ldb
+		}
+		gemmSerial(kern, buf, transA, transB, i1-i0, j1-j0, k, alpha, a[ao:], lda, b[bo:], ldb, beta, c[i0*ldc+j0:], ldc)
+	})
+}
+
+// checkGemm panics with a message naming the bad argument of a GEMM call.
+// The assembly kernels have no bounds checks, so this is what keeps them
+// inside their slices.
+func checkGemm(fn string, transA, transB bool, m, n, k, la, lda, lb, ldb, lc, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("tensor.%s: negative dimension m=%d n=%d k=%d", fn, m, n, k))
+	}
+	// rows×cols as stored.
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	need := func(name string, rows, cols, ld, have int) {
+		if ld < max(cols, 1) {
+			panic(fmt.Sprintf("tensor.%s: ld%s=%d is less than the %d columns of %s", fn, name, ld, cols, name))
+		}
+		if rows > 0 && cols > 0 {
+			if rows-1 > (1<<62)/ld {
+				panic(fmt.Sprintf("tensor.%s: %s of %d rows with stride %d overflows", fn, name, rows, ld))
+			}
+			if n := (rows-1)*ld + cols; have < n {
+				panic(fmt.Sprintf("tensor.%s: len(%s)=%d, want at least %d for %d×%d with ld%s=%d", fn, name, have, n, rows, cols, name, ld))
+			}
+		}
+	}
+	need("a", ar, ac, lda, la)
+	need("b", br, bc, ldb, lb)
+	need("c", m, n, ldc, lc)
+}
+
+// scaleMatrix sets the m×n matrix C to beta·C, or to zero when beta is 0.
+func scaleMatrix(m, n int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}
+
+// minWorkPerThread is the number of multiply-adds below which another
+// goroutine costs more than it saves.
+const minWorkPerThread = 1 << 20
+
+// parallelGemm splits an m×n output into at most threads rectangles,
+// cutting the longer side at multiples of its tile size (mr rows or nr
+// columns) so that the tile grid, and with it every element's summation
+// order, is the same as for one thread. It calls f(i0, i1, j0, j1) for
+// each rectangle concurrently and returns when all are done.
+func parallelGemm(threads, mr, nr, m, n, k int, f func(i0, i1, j0, j1 int)) {
+	work := m * n * k
+	if threads > 1 && work/threads < minWorkPerThread {
+		threads = max(1, work/minWorkPerThread)
+	}
+	splitM := m >= n
+	tiles := (n + nr - 1) / nr
+	if splitM {
+		tiles = (m + mr - 1) / mr
+	}
+	threads = min(threads, tiles)
+	if threads <= 1 {
+		f(0, m, 0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for t := 0; t < threads; t++ {
+		lo, hi := t*tiles/threads, (t+1)*tiles/threads
+		i0, i1, j0, j1 := 0, m, 0, n
+		if splitM {
+			i0, i1 = lo*mr, min(hi*mr, m)
+		} else {
+			j0, j1 = lo*nr, min(hi*nr, n)
+		}
+		if t == threads-1 {
+			f(i0, i1, j0, j1)
+			continue
+		}
+		wg.Go(func() { f(i0, i1, j0, j1) })
+	}
+	wg.Wait()
+}
+
+// gemmKernel is one micro-kernel with its blocking. micro computes the
+// mr×nr tile c (row stride ldc) as alpha·(Ap·Bp) + beta·c, not reading c
+// when beta is 0, where Ap is kc steps of mr floats and Bp kc steps of nr
+// floats (the packed layouts below).
+type gemmKernel struct {
+	name       string
+	mr, nr     int // register tile
+	kc, mc, nc int // cache blocks; mc is a multiple of mr, nc of nr
+	micro      func(kc int, a, b, c []float32, ldc int, alpha, beta float32)
+}
+
+// gemmBuf holds one goroutine's packing buffers.
+type gemmBuf struct {
+	a, b, tile []float32
+}
+
+var gemmBufs sync.Pool
+
+func getBuf(k *gemmKernel) *gemmBuf {
+	buf, _ := gemmBufs.Get().(*gemmBuf)
+	if buf == nil {
+		buf = new(gemmBuf)
+	}
+	if n := k.mc * k.kc; len(buf.a) < n {
+		buf.a = make([]float32, n)
+	}
+	if n := k.kc * k.nc; len(buf.b) < n {
+		buf.b = make([]float32, n)
+	}
+	if n := k.mr * k.nr; len(buf.tile) < n {
+		buf.tile = make([]float32, n)
+	}
+	return buf
+}
+
+// gemmSerial runs C = alpha·op(A)·op(B) + beta·C on one goroutine with
+// the GotoBLAS loop nest: NC columns of B, then KC of the sum (packing
+// op(B)), then MC rows of A (packing op(A)), then the register tiles.
+// Each element of C is thus the sum over KC blocks, in order, of
+// micro-kernel dot products that each run over k in order.
+func gemmSerial(kern *gemmKernel, buf *gemmBuf, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	mr, nr := kern.mr, kern.nr
+	tile := buf.tile[:mr*nr]
+	for jc := 0; jc < n; jc += kern.nc {
+		nc := min(kern.nc, n-jc)
+		for pc := 0; pc < k; pc += kern.kc {
+			kc := min(kern.kc, k-pc)
+			packB(buf.b, transB, b, ldb, pc, jc, kc, nc, nr)
+			betaBlock := beta
+			if pc > 0 {
+				betaBlock = 1
+			}
+			for ic := 0; ic < m; ic += kern.mc {
+				mc := min(kern.mc, m-ic)
+				packA(buf.a, transA, a, lda, ic, pc, mc, kc, mr)
+				for jr := 0; jr < nc; jr += nr {
+					nrr := min(nr, nc-jr)
+					bp := buf.b[jr*kc : (jr+nr)*kc]
+					for ir := 0; ir < mc; ir += mr {
+						mrr := min(mr, mc-ir)
+						ap := buf.a[ir*kc : (ir+mr)*kc]
+						ci := (ic+ir)*ldc + jc + jr
+						if mrr == mr && nrr == nr {
+							kern.micro(kc, ap, bp, c[ci:ci+(mr-1)*ldc+nr], ldc, alpha, betaBlock)
+							continue
+						}
+						kern.micro(kc, ap, bp, tile, nr, 1, 0)
+						for r := 0; r < mrr; r++ {
+							crow := c[ci+r*ldc : ci+r*ldc+nrr]
+							trow := tile[r*nr : r*nr+nrr]
+							if betaBlock == 0 {
+								for j, t := range trow {
+									crow[j] = alpha * t
+								}
+								continue
+							}
+							for j, t := range trow {
+								crow[j] = alpha*t + betaBlock*crow[j]
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// packA copies the mc×kc block of op(A) at (i0, p0) into dst as
+// ceil(mc/mr) panels; panel q holds rows q·mr… as kc steps of mr floats
+// (dst[q·mr·kc + p·mr + r] = op(A)[i0+q·mr+r][p0+p]), zero past row mc.
+func packA(dst []float32, transA bool, a []float32, lda, i0, p0, mc, kc, mr int) {
+	for q := 0; q < mc; q += mr {
+		rows := min(mr, mc-q)
+		panel := dst[q*kc : (q+mr)*kc]
+		if transA {
+			// op(A)[i][p] = a[p·lda+i]: each step is a contiguous run.
+			for p := 0; p < kc; p++ {
+				src := a[(p0+p)*lda+i0+q:]
+				step := panel[p*mr : p*mr+mr]
+				copy(step, src[:rows])
+				clear(step[rows:])
+			}
+			continue
+		}
+		for r := 0; r < rows; r++ {
+			src := a[(i0+q+r)*lda+p0 : (i0+q+r)*lda+p0+kc]
+			for p, v := range src {
+				panel[p*mr+r] = v
+			}
+		}
+		for r := rows; r < mr; r++ {
+			for p := 0; p < kc; p++ {
+				panel[p*mr+r] = 0
+			}
+		}
+	}
+}
+
+// packB copies the kc×nc block of op(B) at (p0, j0) into dst as
+// ceil(nc/nr) panels; panel q holds columns q·nr… as kc steps of nr floats
+// (dst[q·nr·kc + p·nr + j] = op(B)[p0+p][j0+q·nr+j]), zero past column nc.
+func packB(dst []float32, transB bool, b []float32, ldb, p0, j0, kc, nc, nr int) {
+	for q := 0; q < nc; q += nr {
+		cols := min(nr, nc-q)
+		panel := dst[q*kc : (q+nr)*kc]
+		if !transB {
+			for p := 0; p < kc; p++ {
+				src := b[(p0+p)*ldb+j0+q:]
+				step := panel[p*nr : p*nr+nr]
+				copy(step, src[:cols])
+				clear(step[cols:])
+			}
+			continue
+		}
+		// op(B)[p][j] = b[j·ldb+p]: read rows of B, scatter with stride nr.
+		for j := 0; j < cols; j++ {
+			src := b[(j0+q+j)*ldb+p0 : (j0+q+j)*ldb+p0+kc]
+			for p, v := range src {
+				panel[p*nr+j] = v
+			}
+		}
+		for j := cols; j < nr; j++ {
+			for p := 0; p < kc; p++ {
+				panel[p*nr+j] = 0
+			}
+		}
+	}
 }
 
 // sgemmRef is the obviously-correct version every fast path is checked against.

@@ -1,0 +1,159 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// gemm64 is the float64 reference: C = alpha·op(A)·op(B) + beta·C.
+func gemm64(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) (want, absSum []float64) {
+	want = make([]float64, m*n)
+	absSum = make([]float64, m*n)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s, as float64
+			for p := 0; p < k; p++ {
+				var av, bv float32
+				if transA {
+					av = a[p*lda+i]
+				} else {
+					av = a[i*lda+p]
+				}
+				if transB {
+					bv = b[j*ldb+p]
+				} else {
+					bv = b[p*ldb+j]
+				}
+				s += float64(av) * float64(bv)
+				as += math.Abs(float64(av) * float64(bv))
+			}
+			w := float64(alpha) * s
+			as = math.Abs(float64(alpha)) * as
+			if beta != 0 {
+				w += float64(beta) * float64(c[i*ldc+j])
+				as += math.Abs(float64(beta) * float64(c[i*ldc+j]))
+			}
+			want[i*n+j] = w
+			absSum[i*n+j] = as
+		}
+	}
+	return want, absSum
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s
+}
+
+type gemmCase struct {
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	padA, padB     int // extra stride beyond the stored width
+	padC           int
+}
+
+func gemmCases() []gemmCase {
+	var cs []gemmCase
+	shapes := [][3]int{
+		{1, 1, 1}, {1, 7, 1}, {7, 1, 1}, {1, 1, 300}, {1, 100, 33}, {100, 1, 33},
+		{3, 5, 7}, {13, 31, 17}, {14, 32, 1}, {14, 32, 256}, {15, 33, 257}, {28, 64, 513},
+		{29, 65, 100}, {6, 16, 40}, {37, 50, 600}, {130, 70, 90}, {300, 290, 270}, {64, 4200, 20},
+		{350, 20, 30},
+	}
+	ab := [][2]float32{{1, 0}, {1, 1}, {0.5, -2}, {-1.5, 0.25}}
+	for i, s := range shapes {
+		for t := 0; t < 4; t++ {
+			x := ab[(i+t)%len(ab)]
+			cs = append(cs, gemmCase{transA: t&1 != 0, transB: t&2 != 0, m: s[0], n: s[1], k: s[2],
+				alpha: x[0], beta: x[1], padA: (i * 3) % 5, padB: (i * 7) % 4, padC: i % 3})
+		}
+	}
+	return cs
+}
+
+func runGemmCase(t *testing.T, cfg Config, tc gemmCase, seed uint64) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 1))
+	ar, ac := tc.m, tc.k
+	if tc.transA {
+		ar, ac = tc.k, tc.m
+	}
+	br, bc := tc.k, tc.n
+	if tc.transB {
+		br, bc = tc.n, tc.k
+	}
+	lda, ldb, ldc := ac+tc.padA, bc+tc.padB, tc.n+tc.padC
+	a := randSlice(r, (ar-1)*lda+ac)
+	b := randSlice(r, (br-1)*ldb+bc)
+	c := randSlice(r, tc.m*ldc)
+	c0 := append([]float32(nil), c...)
+	want, absSum := gemm64(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+	cfg.Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+	eps := float64(math.Nextafter32(1, 2) - 1)
+	for i := 0; i < tc.m; i++ {
+		for j := 0; j < ldc; j++ {
+			got := c[i*ldc+j]
+			if j >= tc.n {
+				if math.Float32bits(got) != math.Float32bits(c0[i*ldc+j]) {
+					t.Fatalf("%+v: C[%d][%d] past n was written: %v, was %v", tc, i, j, got, c0[i*ldc+j])
+				}
+				continue
+			}
+			w := want[i*tc.n+j]
+			// Error bound of a float32 sum of k products: about k·eps·Σ|terms|.
+			tol := float64(tc.k+2)*eps*absSum[i*tc.n+j] + 1e-30
+			if d := math.Abs(float64(got) - w); !(d <= tol) {
+				t.Fatalf("%+v: C[%d][%d] = %v, want %v (|diff| %.3g > tol %.3g)", tc, i, j, got, w, d, tol)
+			}
+		}
+	}
+}
+
+func TestSgemmKernels(t *testing.T) {
+	for _, kern := range AvailableKernels() {
+		for _, threads := range []int{1, 2, 3} {
+			cfg := Config{Kernel: kern, Threads: threads}
+			t.Run(fmt.Sprintf("%v/threads=%d", kern, threads), func(t *testing.T) {
+				for i, tc := range gemmCases() {
+					runGemmCase(t, cfg, tc, uint64(i))
+				}
+			})
+		}
+	}
+}
+
+func TestSgemmRefMatchesFloat64(t *testing.T) {
+	for i, tc := range gemmCases()[:20] {
+		runGemmCaseRef(t, tc, uint64(i))
+	}
+}
+
+func runGemmCaseRef(t *testing.T, tc gemmCase, seed uint64) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 1))
+	ar, ac := tc.m, tc.k
+	if tc.transA {
+		ar, ac = tc.k, tc.m
+	}
+	br, bc := tc.k, tc.n
+	if tc.transB {
+		br, bc = tc.n, tc.k
+	}
+	a := randSlice(r, ar*ac)
+	b := randSlice(r, br*bc)
+	c := randSlice(r, tc.m*tc.n)
+	want, absSum := gemm64(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, ac, b, bc, tc.beta, c, tc.n)
+	sgemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, ac, b, bc, tc.beta, c, tc.n)
+	eps := float64(math.Nextafter32(1, 2) - 1)
+	for i, w := range want {
+		if d := math.Abs(float64(c[i]) - w); d > float64(tc.k+2)*eps*absSum[i]+1e-30 {
+			t.Fatalf("%+v: ref C[%d] = %v, want %v", tc, i, c[i], w)
+		}
+	}
+}

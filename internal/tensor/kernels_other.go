@@ -1,0 +1,13 @@
+//go:build !amd64 || purego
+
+package tensor
+
+// impl returns the micro-kernel for k, or nil where this build cannot run
+// it: only the portable kernel exists off amd64 (or with -tags purego).
+func (k Kernel) impl() *gemmKernel {
+	switch k {
+	case KernelAuto, KernelGeneric:
+		return genericKernel
+	}
+	return nil
+}
