@@ -25,6 +25,9 @@ type Config struct {
 	TorchDtype            string       `json:"torch_dtype,omitempty"`
 	BOSTokenID            *int         `json:"bos_token_id,omitempty"`
 	EOSTokenID            TokenIDs     `json:"eos_token_id,omitempty"`
+	MLPBias               bool         `json:"mlp_bias,omitempty"`           // Llama's optional gate, up, down bias
+	SlidingWindow         int          `json:"sliding_window,omitempty"`     // Mistral (and Qwen2 with UseSlidingWindow): attend to this many positions
+	UseSlidingWindow      bool         `json:"use_sliding_window,omitempty"` // Qwen2 only
 }
 
 // RopeScaling is config.json's rope_scaling; only rope_type "llama3" changes
