@@ -1,0 +1,196 @@
+package nn
+
+import (
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// attnBlock is the number of query rows handled per tile. A tile needs a
+// [attnBlock, T] score buffer, so attention memory grows linearly with T.
+const attnBlock = 64
+
+// AttentionShape describes a batch for causal grouped-query attention:
+// B right-padded sequences of T positions, H query heads of dimension D
+// sharing KV key/value heads (query head h reads KV head h/(H/KV)).
+// Lengths[b] is the number of real positions of sequence b (nil: all T);
+// a query never attends past its own position, so padding after a
+// sequence cannot affect its real positions, and padded query rows are
+// written as zero.
+type AttentionShape struct {
+	B, T, H, KV, D int
+	Lengths        []int
+	Threads        int // goroutines; 0 means GOMAXPROCS
+}
+
+func (s *AttentionShape) length(b int) int {
+	if s.Lengths == nil {
+		return s.T
+	}
+	return s.Lengths[b]
+}
+
+func (s *AttentionShape) threads() int {
+	if s.Threads > 0 {
+		return s.Threads
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// AttentionScratch returns the scratch length AttentionForward and
+// AttentionBackward need: two [attnBlock, T] tiles per goroutine.
+func AttentionScratch(s AttentionShape) int {
+	return s.threads() * 2 * attnBlock * s.T
+}
+
+// parallelFor runs f(item, worker) for item in [0, n) on up to threads
+// goroutines. Items must write disjoint outputs; worker indexes a private
+// scratch area. Which goroutine runs an item does not change its result.
+func parallelFor(n, threads int, f func(item, worker int)) {
+	if threads > n {
+		threads = n
+	}
+	if threads <= 1 {
+		for i := 0; i < n; i++ {
+			f(i, 0)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < threads; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				f(i, w)
+			}
+		}(w)
+	}
+	wg.Wait()
+}
+
+func expF[F Float](x F) F {
+	if _, ok := any(x).(float32); ok {
+		return F(exp32(float32(x)))
+	}
+	return F(math.Exp(float64(x)))
+}
+
+// AttentionForward computes causal softmax attention, out = softmax(q·kᵀ/√D)·v
+// per sequence and head, tile by tile: query rows in blocks of attnBlock,
+// each against keys 0..(block end) only (blocks above the diagonal are
+// never computed).
+//
+// q, out [B·T, H·D]; k, v [B·T, KV·D] (row b·T+t, head h at columns h·D..);
+// lse [B, H, T] receives each row's log-sum-exp of scaled scores for the
+// backward (0 for padded rows); scratch has AttentionScratch(s) elements.
+// Work is split over (sequence, KV head) pairs; each pair's result is
+// computed by one goroutine in a fixed order, so it is deterministic.
+func AttentionForward[F Float](out, lse, q, k, v []F, s AttentionShape, scratch []F) {
+	B, T, H, KV, D := s.B, s.T, s.H, s.KV, s.D
+	group := H / KV
+	HD, KVD := H*D, KV*D
+	scale := F(1 / math.Sqrt(float64(D)))
+	parallelFor(B*KV, s.threads(), func(item, w int) {
+		b, kvh := item/KV, item%KV
+		L := s.length(b)
+		P := scratch[w*2*attnBlock*T : (w*2+1)*attnBlock*T]
+		for h := kvh * group; h < (kvh+1)*group; h++ {
+			for i0 := 0; i0 < L; i0 += attnBlock {
+				i1 := min(i0+attnBlock, L)
+				rows := i1 - i0
+				qo := (b*T+i0)*HD + h*D
+				ko := b*T*KVD + kvh*D
+				// P[rows, i1] = scale · Q[i0:i1]·K[0:i1]ᵀ
+				gemm(false, true, rows, i1, D, scale, q[qo:], HD, k[ko:], KVD, 0, P, i1)
+				for r := 0; r < rows; r++ {
+					t := i0 + r
+					p := P[r*i1 : (r+1)*i1]
+					m := p[0]
+					for _, x := range p[1 : t+1] {
+						m = max(m, x)
+					}
+					var sum F
+					for j := 0; j <= t; j++ {
+						e := expF(p[j] - m)
+						p[j] = e
+						sum += e
+					}
+					inv := 1 / sum
+					for j := 0; j <= t; j++ {
+						p[j] *= inv
+					}
+					clear(p[t+1:])
+					lse[(b*H+h)*T+t] = m + F(math.Log(float64(sum)))
+				}
+				gemm(false, false, rows, D, i1, 1, P, i1, v[ko:], KVD, 0, out[qo:], HD)
+			}
+			for t := L; t < T; t++ {
+				clear(out[(b*T+t)*HD+h*D : (b*T+t)*HD+(h+1)*D])
+				lse[(b*H+h)*T+t] = 0
+			}
+		}
+	})
+}
+
+// AttentionBackward computes dq, dk, dv (all overwritten) from dout, the
+// forward's inputs, its output and its saved lse, recomputing each tile's
+// probabilities P = exp(S − lse) instead of storing them:
+// dP = dout·vᵀ, dS = P∘(dP − rowsum(dout∘out)), dq = dS·k/√D,
+// dk = dSᵀ·q/√D, dv = Pᵀ·dout. Shapes as in AttentionForward.
+func AttentionBackward[F Float](dq, dk, dv, dout, q, k, v, out, lse []F, s AttentionShape, scratch []F) {
+	B, T, H, KV, D := s.B, s.T, s.H, s.KV, s.D
+	group := H / KV
+	HD, KVD := H*D, KV*D
+	scale := F(1 / math.Sqrt(float64(D)))
+	parallelFor(B*KV, s.threads(), func(item, w int) {
+		b, kvh := item/KV, item%KV
+		L := s.length(b)
+		P := scratch[w*2*attnBlock*T : (w*2+1)*attnBlock*T]
+		dP := scratch[(w*2+1)*attnBlock*T : (w*2+2)*attnBlock*T]
+		ko := b*T*KVD + kvh*D
+		for t := 0; t < T; t++ {
+			clear(dk[ko+t*KVD : ko+t*KVD+D])
+			clear(dv[ko+t*KVD : ko+t*KVD+D])
+		}
+		for h := kvh * group; h < (kvh+1)*group; h++ {
+			for i0 := 0; i0 < L; i0 += attnBlock {
+				i1 := min(i0+attnBlock, L)
+				rows := i1 - i0
+				qo := (b*T+i0)*HD + h*D
+				gemm(false, true, rows, i1, D, scale, q[qo:], HD, k[ko:], KVD, 0, P, i1)
+				gemm(false, true, rows, i1, D, 1, dout[qo:], HD, v[ko:], KVD, 0, dP, i1)
+				for r := 0; r < rows; r++ {
+					t := i0 + r
+					p, dp := P[r*i1:(r+1)*i1], dP[r*i1:(r+1)*i1]
+					l := lse[(b*H+h)*T+t]
+					var dsum F
+					o, do := out[qo+r*HD:qo+r*HD+D], dout[qo+r*HD:qo+r*HD+D]
+					for j := range o {
+						dsum += o[j] * do[j]
+					}
+					for j := 0; j <= t; j++ {
+						pj := expF(p[j] - l)
+						p[j] = pj
+						dp[j] = pj * (dp[j] - dsum)
+					}
+					clear(p[t+1:])
+					clear(dp[t+1:])
+				}
+				// dq rows are owned by this tile; dk, dv accumulate over tiles and heads.
+				gemm(false, false, rows, D, i1, scale, dP, i1, k[ko:], KVD, 0, dq[qo:], HD)
+				gemm(true, false, i1, D, rows, scale, dP, i1, q[qo:], HD, 1, dk[ko:], KVD)
+				gemm(true, false, i1, D, rows, 1, P, i1, dout[qo:], HD, 1, dv[ko:], KVD)
+			}
+			for t := L; t < T; t++ {
+				clear(dq[(b*T+t)*HD+h*D : (b*T+t)*HD+(h+1)*D])
+			}
+		}
+	})
+}

@@ -1,0 +1,354 @@
+package nn
+
+import (
+	"math"
+
+	"github.com/gantryml/gantry/internal/tensor"
+)
+
+// Float is the element type of the layer functions: float32 for training,
+// float64 for the finite-difference gradient checks. Every layer function
+// is written once, generically, so the checked code is the code that runs.
+type Float interface{ ~float32 | ~float64 }
+
+// gemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices with
+// tensor.Sgemm's semantics. float32 goes to tensor.Sgemm; float64 (the
+// gradient-check path) goes to a plain triple loop.
+func gemm[F Float](transA, transB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if av, ok := any(a).([]float32); ok {
+		tensor.Sgemm(transA, transB, m, n, k, float32(alpha), av, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
+		return
+	}
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s F
+			for p := 0; p < k; p++ {
+				var av, bv F
+				if transA {
+					av = a[p*lda+i]
+				} else {
+					av = a[i*lda+p]
+				}
+				if transB {
+					bv = b[j*ldb+p]
+				} else {
+					bv = b[p*ldb+j]
+				}
+				s += av * bv
+			}
+			if beta == 0 {
+				c[i*ldc+j] = alpha * s
+			} else {
+				c[i*ldc+j] = alpha*s + beta*c[i*ldc+j]
+			}
+		}
+	}
+}
+
+func zero[F Float](x []F) {
+	clear(x)
+}
+
+// EmbeddingForward gathers rows of the embedding table.
+// tokens [N]; table [V, C] row-major; out [N, C].
+func EmbeddingForward[F Float](out []F, tokens []int32, table []F, N, C int) {
+	for i := 0; i < N; i++ {
+		t := int(tokens[i])
+		copy(out[i*C:(i+1)*C], table[t*C:(t+1)*C])
+	}
+}
+
+// EmbeddingBackward adds each row of dout to the gradient row of its token.
+// dtable [V, C] (accumulated); dout [N, C]; tokens [N]. Rows are added in
+// index order, so the result does not depend on timing.
+func EmbeddingBackward[F Float](dtable, dout []F, tokens []int32, N, C int) {
+	for i := 0; i < N; i++ {
+		t := int(tokens[i])
+		d := dtable[t*C : (t+1)*C]
+		for j, v := range dout[i*C : (i+1)*C] {
+			d[j] += v
+		}
+	}
+}
+
+// RMSNormForward computes out = x / sqrt(mean(x²) + eps) · w row by row
+// (Llama's RMSNorm) and saves the reciprocal root rstd for the backward.
+// x, out [N, C] (may alias); w [C]; rstd [N]. The mean of squares is
+// accumulated in float64.
+func RMSNormForward[F Float](out, rstd, x, w []F, N, C int, eps float64) {
+	for i := 0; i < N; i++ {
+		xi := x[i*C : (i+1)*C]
+		var ss float64
+		for _, v := range xi {
+			ss += float64(v) * float64(v)
+		}
+		r := F(1 / math.Sqrt(ss/float64(C)+eps))
+		rstd[i] = r
+		oi := out[i*C : (i+1)*C]
+		for j, v := range xi {
+			oi[j] = v * r * w[j]
+		}
+	}
+}
+
+// RMSNormRecompute rebuilds the forward output from x and the saved rstd
+// (the trainer keeps x and rstd, not the normalised rows).
+// x, out [N, C]; w [C]; rstd [N].
+func RMSNormRecompute[F Float](out, rstd, x, w []F, N, C int) {
+	for i := 0; i < N; i++ {
+		r := rstd[i]
+		xi, oi := x[i*C:(i+1)*C], out[i*C:(i+1)*C]
+		for j, v := range xi {
+			oi[j] = v * r * w[j]
+		}
+	}
+}
+
+// RMSNormBackward adds ∂L/∂x to dx and ∂L/∂w to dw, given dout = ∂L/∂out.
+// dx, dout, x [N, C]; w, dw [C]; rstd [N]. dx or dw may be nil when not
+// wanted. With x̂ = x·r: dw += Σ_rows dout∘x̂ and
+// dx += r·(dout∘w − x̂·mean(dout∘w∘x̂)).
+func RMSNormBackward[F Float](dx, dw, dout, x, rstd, w []F, N, C int) {
+	for i := 0; i < N; i++ {
+		r := rstd[i]
+		xi, di := x[i*C:(i+1)*C], dout[i*C:(i+1)*C]
+		if dw != nil {
+			for j, v := range xi {
+				dw[j] += di[j] * v * r
+			}
+		}
+		if dx == nil {
+			continue
+		}
+		var dot F
+		for j, v := range xi {
+			dot += di[j] * w[j] * v * r
+		}
+		dot /= F(C)
+		dxi := dx[i*C : (i+1)*C]
+		for j, v := range xi {
+			dxi[j] += r * (di[j]*w[j] - v*r*dot)
+		}
+	}
+}
+
+// LinearForward computes y = x·Wᵀ + b.
+// x [N, in]; W [out, in] row-major (Hugging Face layout); b [out] or nil;
+// y [N, out] (overwritten).
+func LinearForward[F Float](y, x, w, b []F, N, in, out int) {
+	gemm(false, true, N, out, in, 1, x, in, w, in, 0, y, out)
+	if b != nil {
+		for i := 0; i < N; i++ {
+			yi := y[i*out : (i+1)*out]
+			for j := range yi {
+				yi[j] += b[j]
+			}
+		}
+	}
+}
+
+// LinearBackward accumulates the gradients of y = x·Wᵀ + b given dy:
+// dx += dy·W [N, in], dW += dyᵀ·x [out, in], db += Σ_rows dy [out].
+// Any of dx, dw, db may be nil to skip that product (frozen weights, or no
+// gradient needed below).
+func LinearBackward[F Float](dx, dw, db, dy, x, w []F, N, in, out int) {
+	if dx != nil {
+		gemm(false, false, N, in, out, 1, dy, out, w, in, 1, dx, in)
+	}
+	if dw != nil {
+		gemm(true, false, out, in, N, 1, dy, out, x, in, 1, dw, in)
+	}
+	if db != nil {
+		for i := 0; i < N; i++ {
+			for j, v := range dy[i*out : (i+1)*out] {
+				db[j] += v
+			}
+		}
+	}
+}
+
+// LoRAForward adds the low-rank update of a LoRA adapter:
+// u = x·Aᵀ and y += scale·u·Bᵀ.
+// x [N, in] (the adapter's input, after dropout); A [r, in]; B [out, r];
+// u [N, r] (overwritten, saved for the backward); y [N, out] (accumulated).
+func LoRAForward[F Float](y, u, x, a, b []F, scale F, N, in, out, r int) {
+	gemm(false, true, N, r, in, 1, x, in, a, in, 0, u, r)
+	gemm(false, true, N, out, r, scale, u, r, b, r, 1, y, out)
+}
+
+// LoRABackward accumulates the gradients of LoRAForward given dy:
+// dB += scale·dyᵀ·u, du = scale·dy·B (scratch [N, r], overwritten),
+// dA += duᵀ·x and, when dx is not nil, dx += du·A.
+func LoRABackward[F Float](dx, da, db, du, dy, x, u, a, b []F, scale F, N, in, out, r int) {
+	gemm(true, false, out, r, N, scale, dy, out, u, r, 1, db, r)
+	gemm(false, false, N, r, out, scale, dy, out, b, r, 0, du, r)
+	gemm(true, false, r, in, N, 1, du, r, x, in, 1, da, in)
+	if dx != nil {
+		gemm(false, false, N, in, r, 1, du, r, a, in, 1, dx, in)
+	}
+}
+
+// dropKeep reports whether element i survives dropout with probability p
+// under key. The mask is a pure function of (key, i) so the backward can
+// regenerate it instead of storing it.
+func dropKeep(key uint64, i int, p float64) bool {
+	z := key + uint64(i)*0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	z ^= z >> 31
+	return float64(z>>11)*(1.0/(1<<53)) >= p
+}
+
+// DropoutForward computes out = x·mask/(1−p) with mask[i] = dropKeep(key, i, p).
+// x, out [n] (may alias).
+func DropoutForward[F Float](out, x []F, p float64, key uint64) {
+	s := F(1 / (1 - p))
+	for i, v := range x {
+		if dropKeep(key, i, p) {
+			out[i] = v * s
+		} else {
+			out[i] = 0
+		}
+	}
+}
+
+// DropoutBackward accumulates dx += dout·mask/(1−p) with the forward's mask.
+func DropoutBackward[F Float](dx, dout []F, p float64, key uint64) {
+	s := F(1 / (1 - p))
+	for i, v := range dout {
+		if dropKeep(key, i, p) {
+			dx[i] += v * s
+		}
+	}
+}
+
+// IA3Forward scales every row by a learned vector: y[i, j] = x[i, j]·l[j].
+// x, y [N, C] (may alias); l [C].
+func IA3Forward[F Float](y, x, l []F, N, C int) {
+	for i := 0; i < N; i++ {
+		xi, yi := x[i*C:(i+1)*C], y[i*C:(i+1)*C]
+		for j, v := range xi {
+			yi[j] = v * l[j]
+		}
+	}
+}
+
+// IA3Backward accumulates dl += Σ_rows dy∘x (when dl is not nil) and writes
+// dx = dy∘l. dx may alias dy; x is the unscaled input.
+func IA3Backward[F Float](dx, dl, dy, x, l []F, N, C int) {
+	for i := 0; i < N; i++ {
+		xi, dyi, dxi := x[i*C:(i+1)*C], dy[i*C:(i+1)*C], dx[i*C:(i+1)*C]
+		if dl != nil {
+			for j, v := range xi {
+				dl[j] += dyi[j] * v
+			}
+		}
+		for j := range dxi {
+			dxi[j] = dyi[j] * l[j]
+		}
+	}
+}
+
+// RoPETable fills cos and sin [T, D/2] for positions 0..T−1:
+// cos[t, i] = cos(t·invFreq[i]), invFreq from model.RopeInvFreq.
+func RoPETable[F Float](cos, sin []F, invFreq []float64, T int) {
+	h := len(invFreq)
+	for t := 0; t < T; t++ {
+		for i, f := range invFreq {
+			a := float64(float32(f) * float32(t)) // float32, as Hugging Face computes the angle
+			cos[t*h+i] = F(math.Cos(a))
+			sin[t*h+i] = F(math.Sin(a))
+		}
+	}
+}
+
+// RoPEForward rotates every head of x in place with the rotate_half
+// convention: for i < D/2, (x[i], x[i+D/2]) becomes
+// (x[i]·c − x[i+D/2]·s, x[i+D/2]·c + x[i]·s) with c, s at the row's position.
+// x [B·T, heads·D] (row b·T+t has position t); cos, sin [T, D/2].
+func RoPEForward[F Float](x, cos, sin []F, N, T, heads, D int) {
+	h := D / 2
+	for i := 0; i < N; i++ {
+		c, s := cos[(i%T)*h:(i%T+1)*h], sin[(i%T)*h:(i%T+1)*h]
+		for hd := 0; hd < heads; hd++ {
+			v := x[(i*heads+hd)*D : (i*heads+hd+1)*D]
+			for j := 0; j < h; j++ {
+				x1, x2 := v[j], v[j+h]
+				v[j] = x1*c[j] - x2*s[j]
+				v[j+h] = x2*c[j] + x1*s[j]
+			}
+		}
+	}
+}
+
+// RoPEBackward turns ∂L/∂(rotated x) into ∂L/∂x in place: the transpose of
+// the forward rotation, i.e. a rotation by the opposite angle.
+// dx [B·T, heads·D]; cos, sin [T, D/2].
+func RoPEBackward[F Float](dx, cos, sin []F, N, T, heads, D int) {
+	h := D / 2
+	for i := 0; i < N; i++ {
+		c, s := cos[(i%T)*h:(i%T+1)*h], sin[(i%T)*h:(i%T+1)*h]
+		for hd := 0; hd < heads; hd++ {
+			v := dx[(i*heads+hd)*D : (i*heads+hd+1)*D]
+			for j := 0; j < h; j++ {
+				d1, d2 := v[j], v[j+h]
+				v[j] = d1*c[j] + d2*s[j]
+				v[j+h] = d2*c[j] - d1*s[j]
+			}
+		}
+	}
+}
+
+// sigmoid is 1/(1+e^−x) in the element type's precision.
+func sigmoid[F Float](x F) F {
+	if _, ok := any(x).(float32); ok {
+		return F(1 / (1 + exp32(-float32(x))))
+	}
+	return F(1 / (1 + math.Exp(-float64(x))))
+}
+
+// SwiGLUForward computes out = silu(g)·u with silu(g) = g·σ(g).
+// g, u, out [n].
+func SwiGLUForward[F Float](out, g, u []F) {
+	for i, gv := range g {
+		out[i] = gv * sigmoid(gv) * u[i]
+	}
+}
+
+// SwiGLUBackward writes dg and du given dout = ∂L/∂out:
+// du = dout·silu(g), dg = dout·u·σ(g)·(1 + g·(1 − σ(g))).
+// dg, du, dout, g, u [n]; dg and du may alias g and u (read first).
+func SwiGLUBackward[F Float](dg, du, dout, g, u []F) {
+	for i, gv := range g {
+		s := sigmoid(gv)
+		uv, d := u[i], dout[i]
+		du[i] = d * gv * s
+		dg[i] = d * uv * s * (1 + gv*(1-s))
+	}
+}
+
+// ResidualForward computes out = a + b. out may alias a or b.
+func ResidualForward[F Float](out, a, b []F) {
+	for i := range out {
+		out[i] = a[i] + b[i]
+	}
+}
+
+// exp32 is e^x in float32 by range reduction to 2^k·e^r, |r| ≤ ln2/2, and a
+// degree-6 polynomial for e^r: relative error about 2e-7, a few times
+// faster than math.Exp through float64.
+func exp32(x float32) float32 {
+	if x > 88 || x < -80 {
+		return float32(math.Exp(float64(x)))
+	}
+	const log2e = 1.44269504088896341
+	k := float32(math.Floor(float64(x*log2e + 0.5)))
+	// Cody–Waite split of ln2 so r keeps its precision.
+	r := x - k*0.693359375
+	r -= k * -2.12194440e-4
+	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720))))))
+	return math.Float32frombits(math.Float32bits(p) + uint32(int32(k))<<23)
+}

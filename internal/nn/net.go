@@ -1,0 +1,793 @@
+// Package nn is Gantry's training math: the forward and backward pass of a
+// Llama-family model under LoRA, T-Few (IA)³ and Vanilla fine-tuning, and
+// the AdamW optimiser. Layer functions are written once, generically over
+// float32 and float64, so the float64 gradient checks test the same code
+// that trains.
+package nn
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/gantryml/gantry/internal/model"
+)
+
+// Method is a fine-tuning method.
+type Method string
+
+// The fine-tuning methods.
+const (
+	LoRA    Method = "lora"    // low-rank adapters on chosen projections
+	TFew    Method = "tfew"    // (IA)³ vectors on k_proj, v_proj outputs and the down_proj input
+	Vanilla Method = "vanilla" // every weight of the last layers and the final norm
+)
+
+// DefaultLoRATargets are the projections LoRA adapts when
+// Options.LoRATargets is empty.
+var DefaultLoRATargets = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+// Errors callers can branch on.
+var (
+	ErrOptions = errors.New("nn: invalid options")
+	ErrBatch   = errors.New("nn: invalid batch")
+	ErrWeights = errors.New("nn: weights do not match the config")
+)
+
+// Options choose the method and its hyperparameters. The zero value is not
+// usable: Method is required, and LoRA needs LoRARank.
+type Options struct {
+	Method        Method
+	LoRARank      int      // r
+	LoRAAlpha     float64  // scale = alpha / r
+	LoRADropout   float64  // dropout on the adapter input, training only; in [0, 1)
+	LoRATargets   []string // default DefaultLoRATargets
+	NumLastLayers int      // vanilla: train the last N layers and the final norm; 0 means all layers
+	Seed          uint64   // adapter init and dropout RNG
+	Threads       int      // goroutines for attention; 0 means GOMAXPROCS
+}
+
+// ParamOf is one trainable tensor with its gradient. Name is the tensor
+// name in the output format: PEFT names for adapters (e.g.
+// "base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight",
+// "...k_proj.ia3_l"), Hugging Face names for vanilla (e.g.
+// "model.layers.29.mlp.up_proj.weight", "model.norm.weight"). For vanilla
+// Data is the model's own weight memory, so optimiser steps update the
+// weights passed to New in place.
+type ParamOf[F Float] struct {
+	Name  string
+	Shape []int
+	Data  []F
+	Grad  []F
+}
+
+// Param is a float32 trainable tensor, as Net uses.
+type Param = ParamOf[float32]
+
+// Batch is B right-padded sequences of T tokens, row-major [B, T].
+// Targets[i] is the token id to predict at position i, or −1 for no loss.
+// Lengths[b] is the number of real tokens of sequence b (nil: all T);
+// positions at or past a sequence's length must have target −1.
+type Batch struct {
+	B, T    int
+	Tokens  []int32
+	Targets []int32
+	Lengths []int
+}
+
+// Linear indices within a block, in Hugging Face order.
+const (
+	linQ = iota
+	linK
+	linV
+	linO
+	linGate
+	linUp
+	linDown
+	numLinear
+)
+
+var linearNames = [numLinear]string{
+	"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+	"mlp.gate_proj", "mlp.up_proj", "mlp.down_proj",
+}
+
+var linearShort = [numLinear]string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+// adaptedLinear is one projection with whatever the method attaches to it.
+type adaptedLinear[F Float] struct {
+	w, b    []F
+	in, out int
+	dw, db  []F         // vanilla gradients; nil when frozen
+	loraA   *ParamOf[F] // [r, in]
+	loraB   *ParamOf[F] // [out, r]
+	ia3     *ParamOf[F] // [out] scaling the output (k, v) or [in] scaling the input (down)
+	ia3In   bool        // ia3 scales the input
+}
+
+type block[F Float] struct {
+	inNorm, postNorm   []F
+	dInNorm, dPostNorm []F // vanilla only
+	lin                [numLinear]adaptedLinear[F]
+}
+
+// acts are the activations one layer saves for its backward. Rows are the
+// B·T positions; widths: hIn, h2 C; q, att H·D; k, v, k0, v0 KV·D; g, u
+// intermediate; rstd1, rstd2 one per row; lse [B, H, T]; lora[i] [N, r].
+type acts[F Float] struct {
+	hIn, rstd1, q, k, v, k0, v0, att, lse, h2, rstd2, g, u []F
+	lora                                                   [numLinear][]F
+}
+
+// NetOf is a model prepared for training under one method, with its
+// trainable parameters and preallocated activations. It is not safe for
+// concurrent use.
+type NetOf[F Float] struct {
+	opt                    Options
+	eps                    float64
+	C, I, H, KV, D, V, L   int
+	r                      int
+	loraScale              F
+	embed, norm, lmHead    []F
+	dNorm                  []F
+	blocks                 []block[F]
+	params                 []*ParamOf[F]
+	invFreq                []float64
+	lowest                 int // lowest layer the backward reaches
+	seed, step             uint64
+	bB, bT                 int // shape the buffers below are sized for
+	cos, sin               []F
+	saved                  []acts[F]
+	tmp                    acts[F]
+	hFinal, xf, rstdF      []F
+	xn, o, act, z          []F
+	dh, dxn, datt          []F
+	dq, dk, dv, dz, dg, du []F
+	dzb, drop, dtmp, ldu   []F
+	attnScratch            []F
+	xc, dxc, logits        []F
+	tg                     []int32
+	rowIdx                 []int
+}
+
+// Net is the float32 network the trainer runs.
+type Net = NetOf[float32]
+
+// New prepares w for training under opt with float32 arithmetic. The
+// weights are used in place (vanilla updates them through Params).
+func New(cfg *model.Config, w *model.Weights, opt Options) (*Net, error) {
+	return NewOf[float32](cfg, w, opt)
+}
+
+// fromF32 returns x as []F: x itself when F is float32, else a converted copy.
+func fromF32[F Float](x []float32) []F {
+	if x == nil {
+		return nil
+	}
+	if v, ok := any(x).([]F); ok {
+		return v
+	}
+	out := make([]F, len(x))
+	for i, v := range x {
+		out[i] = F(v)
+	}
+	return out
+}
+
+// NewOf is New for either element type; float64 is for gradient checks
+// (weights are copied then).
+func NewOf[F Float](cfg *model.Config, w *model.Weights, opt Options) (*NetOf[F], error) {
+	if cfg == nil || w == nil {
+		return nil, fmt.Errorf("%w: nil config or weights", ErrOptions)
+	}
+	n := &NetOf[F]{
+		opt: opt, eps: cfg.RMSNormEps,
+		C: cfg.HiddenSize, I: cfg.IntermediateSize, H: cfg.NumAttentionHeads, KV: cfg.NumKeyValueHeads,
+		D: cfg.Dim(), V: cfg.VocabSize, L: cfg.NumHiddenLayers,
+		seed: opt.Seed,
+	}
+	if n.KV == 0 {
+		n.KV = n.H
+	}
+	switch {
+	case n.C <= 0 || n.I <= 0 || n.H <= 0 || n.V <= 0 || n.L <= 0 || n.D <= 0:
+		return nil, fmt.Errorf("%w: non-positive size in config (hidden %d, intermediate %d, heads %d, vocab %d, layers %d, head dim %d)", ErrWeights, n.C, n.I, n.H, n.V, n.L, n.D)
+	case n.H%n.KV != 0:
+		return nil, fmt.Errorf("%w: %d attention heads not a multiple of %d key/value heads", ErrWeights, n.H, n.KV)
+	case n.D%2 != 0:
+		return nil, fmt.Errorf("%w: odd head dimension %d", ErrWeights, n.D)
+	case len(w.Layers) != n.L:
+		return nil, fmt.Errorf("%w: %d layers, config says %d", ErrWeights, len(w.Layers), n.L)
+	}
+	lm := w.LMHead
+	if lm == nil {
+		lm = w.Embed
+	}
+	if err := checkLen("embed", len(w.Embed), n.V*n.C); err != nil {
+		return nil, err
+	}
+	if err := checkLen("lm_head", len(lm), n.V*n.C); err != nil {
+		return nil, err
+	}
+	if err := checkLen("norm", len(w.Norm), n.C); err != nil {
+		return nil, err
+	}
+	n.embed, n.norm = fromF32[F](w.Embed), fromF32[F](w.Norm)
+	if len(w.LMHead) > 0 && &w.LMHead[0] != &w.Embed[0] {
+		n.lmHead = fromF32[F](lm)
+	} else {
+		n.lmHead = n.embed
+	}
+	HD, KVD := n.H*n.D, n.KV*n.D
+	n.blocks = make([]block[F], n.L)
+	for l := range w.Layers {
+		src := &w.Layers[l]
+		bl := &n.blocks[l]
+		if err := checkLen(fmt.Sprintf("layer %d input norm", l), len(src.InputNorm), n.C); err != nil {
+			return nil, err
+		}
+		if err := checkLen(fmt.Sprintf("layer %d post-attention norm", l), len(src.PostAttnNorm), n.C); err != nil {
+			return nil, err
+		}
+		bl.inNorm, bl.postNorm = fromF32[F](src.InputNorm), fromF32[F](src.PostAttnNorm)
+		shapes := [numLinear][2]int{{HD, n.C}, {KVD, n.C}, {KVD, n.C}, {n.C, HD}, {n.I, n.C}, {n.I, n.C}, {n.C, n.I}}
+		lins := [numLinear]*model.Linear{&src.Q, &src.K, &src.V, &src.O, &src.Gate, &src.Up, &src.Down}
+		for i, ln := range lins {
+			out, in := shapes[i][0], shapes[i][1]
+			name := fmt.Sprintf("layer %d %s", l, linearShort[i])
+			if err := checkLen(name+" weight", len(ln.W), out*in); err != nil {
+				return nil, err
+			}
+			if ln.B != nil {
+				if err := checkLen(name+" bias", len(ln.B), out); err != nil {
+					return nil, err
+				}
+			}
+			bl.lin[i] = adaptedLinear[F]{w: fromF32[F](ln.W), b: fromF32[F](ln.B), in: in, out: out}
+		}
+	}
+	for _, f := range model.RopeInvFreq(cfg) {
+		n.invFreq = append(n.invFreq, float64(f))
+	}
+	if err := n.attach(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func checkLen(what string, got, want int) error {
+	if got != want {
+		return fmt.Errorf("%w: %s has %d values, want %d", ErrWeights, what, got, want)
+	}
+	return nil
+}
+
+// attach creates the method's parameters.
+func (n *NetOf[F]) attach() error {
+	opt := &n.opt
+	rng := rand.New(rand.NewPCG(opt.Seed, 0x6c6f7261696e6974))
+	newParam := func(name string, shape []int, data []F) *ParamOf[F] {
+		p := &ParamOf[F]{Name: name, Shape: shape, Data: data, Grad: make([]F, len(data))}
+		n.params = append(n.params, p)
+		return p
+	}
+	switch opt.Method {
+	case LoRA:
+		if opt.LoRARank <= 0 {
+			return fmt.Errorf("%w: LoRA rank %d", ErrOptions, opt.LoRARank)
+		}
+		if !(opt.LoRADropout >= 0 && opt.LoRADropout < 1) {
+			return fmt.Errorf("%w: LoRA dropout %v not in [0, 1)", ErrOptions, opt.LoRADropout)
+		}
+		n.r = opt.LoRARank
+		n.loraScale = F(opt.LoRAAlpha / float64(opt.LoRARank))
+		targets := opt.LoRATargets
+		if len(targets) == 0 {
+			targets = DefaultLoRATargets
+		}
+		var on [numLinear]bool
+		for _, t := range targets {
+			i := slices.Index(linearShort[:], t)
+			if i < 0 {
+				return fmt.Errorf("%w: unknown LoRA target %q (want one of %v)", ErrOptions, t, linearShort)
+			}
+			on[i] = true
+		}
+		for l := range n.blocks {
+			for i := range n.blocks[l].lin {
+				if !on[i] {
+					continue
+				}
+				ln := &n.blocks[l].lin[i]
+				pre := fmt.Sprintf("base_model.model.model.layers.%d.%s.", l, linearNames[i])
+				a := make([]F, n.r*ln.in)
+				// PEFT: nn.init.kaiming_uniform_(A, a=√5) gives U(−1/√in, 1/√in).
+				bound := 1 / math.Sqrt(float64(ln.in))
+				for j := range a {
+					a[j] = F((2*rng.Float64() - 1) * bound)
+				}
+				ln.loraA = newParam(pre+"lora_A.weight", []int{n.r, ln.in}, a)
+				ln.loraB = newParam(pre+"lora_B.weight", []int{ln.out, n.r}, make([]F, ln.out*n.r))
+			}
+		}
+	case TFew:
+		for l := range n.blocks {
+			for _, i := range []int{linK, linV, linDown} {
+				ln := &n.blocks[l].lin[i]
+				name := fmt.Sprintf("base_model.model.model.layers.%d.%s.ia3_l", l, linearNames[i])
+				size, shape := ln.out, []int{ln.out, 1}
+				if i == linDown {
+					size, shape = ln.in, []int{1, ln.in}
+					ln.ia3In = true
+				}
+				ones := make([]F, size)
+				for j := range ones {
+					ones[j] = 1
+				}
+				ln.ia3 = newParam(name, shape, ones)
+			}
+		}
+	case Vanilla:
+		k := opt.NumLastLayers
+		if k < 0 || k > n.L {
+			return fmt.Errorf("%w: NumLastLayers %d not in [0, %d]", ErrOptions, k, n.L)
+		}
+		if k == 0 {
+			k = n.L
+		}
+		n.lowest = n.L - k
+		for l := n.lowest; l < n.L; l++ {
+			bl := &n.blocks[l]
+			pre := fmt.Sprintf("model.layers.%d.", l)
+			p := newParam(pre+"input_layernorm.weight", []int{n.C}, bl.inNorm)
+			bl.dInNorm = p.Grad
+			for i := range bl.lin {
+				ln := &bl.lin[i]
+				if i == linGate {
+					p := newParam(pre+"post_attention_layernorm.weight", []int{n.C}, bl.postNorm)
+					bl.dPostNorm = p.Grad
+				}
+				ln.dw = newParam(pre+linearNames[i]+".weight", []int{ln.out, ln.in}, ln.w).Grad
+				if ln.b != nil {
+					ln.db = newParam(pre+linearNames[i]+".bias", []int{ln.out}, ln.b).Grad
+				}
+			}
+		}
+		n.dNorm = newParam("model.norm.weight", []int{n.C}, n.norm).Grad
+	default:
+		return fmt.Errorf("%w: unknown method %q (want lora, tfew or vanilla)", ErrOptions, opt.Method)
+	}
+	return nil
+}
+
+// Params returns the trainable parameters in a fixed order (layer by
+// layer, Hugging Face module order; vanilla's final norm last).
+func (n *NetOf[F]) Params() []*ParamOf[F] { return n.params }
+
+// ZeroGrad sets every parameter gradient to zero.
+func (n *NetOf[F]) ZeroGrad() {
+	for _, p := range n.params {
+		clear(p.Grad)
+	}
+}
+
+// RNGState returns the dropout RNG state (16 bytes) for a checkpoint.
+func (n *NetOf[F]) RNGState() []byte {
+	b := make([]byte, 16)
+	binary.LittleEndian.PutUint64(b, n.seed)
+	binary.LittleEndian.PutUint64(b[8:], n.step)
+	return b
+}
+
+// SetRNGState restores a state from RNGState, so the following steps draw
+// the same dropout masks as the run that saved it.
+func (n *NetOf[F]) SetRNGState(b []byte) error {
+	if len(b) != 16 {
+		return fmt.Errorf("%w: RNG state has %d bytes, want 16", ErrOptions, len(b))
+	}
+	n.seed = binary.LittleEndian.Uint64(b)
+	n.step = binary.LittleEndian.Uint64(b[8:])
+	return nil
+}
+
+// maxRows bounds B·T so a hostile batch cannot ask for unbounded memory.
+const maxRows = 1 << 22
+
+func (n *NetOf[F]) checkBatch(b *Batch) error {
+	if b == nil {
+		return fmt.Errorf("%w: nil batch", ErrBatch)
+	}
+	if b.B <= 0 || b.T <= 0 || b.B > maxRows || b.T > maxRows || b.B*b.T > maxRows {
+		return fmt.Errorf("%w: shape %d×%d", ErrBatch, b.B, b.T)
+	}
+	N := b.B * b.T
+	if len(b.Tokens) != N || len(b.Targets) != N {
+		return fmt.Errorf("%w: %d tokens and %d targets for %d×%d", ErrBatch, len(b.Tokens), len(b.Targets), b.B, b.T)
+	}
+	if b.Lengths != nil && len(b.Lengths) != b.B {
+		return fmt.Errorf("%w: %d lengths for %d sequences", ErrBatch, len(b.Lengths), b.B)
+	}
+	for s := 0; s < b.B; s++ {
+		L := b.T
+		if b.Lengths != nil {
+			L = b.Lengths[s]
+			if L < 0 || L > b.T {
+				return fmt.Errorf("%w: sequence %d length %d not in [0, %d]", ErrBatch, s, L, b.T)
+			}
+		}
+		for t := 0; t < b.T; t++ {
+			i := s*b.T + t
+			if tok := b.Tokens[i]; tok < 0 || int(tok) >= n.V {
+				return fmt.Errorf("%w: token %d at sequence %d position %d outside vocabulary of %d", ErrBatch, tok, s, t, n.V)
+			}
+			tg := b.Targets[i]
+			if tg < -1 || int(tg) >= n.V {
+				return fmt.Errorf("%w: target %d at sequence %d position %d outside vocabulary of %d", ErrBatch, tg, s, t, n.V)
+			}
+			if t >= L && tg != -1 {
+				return fmt.Errorf("%w: target %d at padded position %d of sequence %d (length %d)", ErrBatch, tg, t, s, L)
+			}
+		}
+	}
+	return nil
+}
+
+// ensure sizes the activation buffers for (B, T); they are reused until
+// the shape changes.
+func (n *NetOf[F]) ensure(B, T int) {
+	if n.bB == B && n.bT == T {
+		return
+	}
+	n.bB, n.bT = B, T
+	N := B * T
+	C, I, HD, KVD := n.C, n.I, n.H*n.D, n.KV*n.D
+	h := n.D / 2
+	n.cos, n.sin = make([]F, T*h), make([]F, T*h)
+	RoPETable(n.cos, n.sin, n.invFreq, T)
+	newActs := func() acts[F] {
+		a := acts[F]{
+			hIn: make([]F, N*C), rstd1: make([]F, N), q: make([]F, N*HD), k: make([]F, N*KVD), v: make([]F, N*KVD),
+			att: make([]F, N*HD), lse: make([]F, B*n.H*T), h2: make([]F, N*C), rstd2: make([]F, N),
+			g: make([]F, N*I), u: make([]F, N*I),
+		}
+		if n.opt.Method == TFew {
+			a.k0, a.v0 = make([]F, N*KVD), make([]F, N*KVD)
+		}
+		for i := range numLinear {
+			if n.blocks[0].lin[i].loraA != nil {
+				a.lora[i] = make([]F, N*n.r)
+			}
+		}
+		return a
+	}
+	n.saved = make([]acts[F], n.L)
+	for l := n.lowest; l < n.L; l++ {
+		n.saved[l] = newActs()
+	}
+	n.tmp = newActs()
+	maxIn := max(C, I, HD)
+	n.hFinal, n.xf, n.rstdF = make([]F, N*C), make([]F, N*C), make([]F, N)
+	n.xn, n.o, n.act, n.z = make([]F, N*C), make([]F, N*C), make([]F, N*I), make([]F, N*I)
+	n.dh, n.dxn, n.datt = make([]F, N*C), make([]F, N*C), make([]F, N*HD)
+	n.dq, n.dk, n.dv = make([]F, N*HD), make([]F, N*KVD), make([]F, N*KVD)
+	n.dz, n.dg, n.du, n.dzb = make([]F, N*I), make([]F, N*I), make([]F, N*I), make([]F, N*I)
+	if n.opt.Method == LoRA {
+		n.ldu = make([]F, N*n.r)
+		if n.opt.LoRADropout > 0 {
+			n.drop, n.dtmp = make([]F, N*maxIn), make([]F, N*maxIn)
+		}
+	}
+	n.attnScratch = make([]F, AttentionScratch(n.attnShape(nil)))
+	n.xc, n.dxc = make([]F, N*C), make([]F, N*C)
+	n.logits = make([]F, min(N, LMHeadRows(n.V, 1<<22))*n.V)
+	n.tg, n.rowIdx = make([]int32, N), make([]int, N)
+}
+
+func (n *NetOf[F]) attnShape(lengths []int) AttentionShape {
+	return AttentionShape{B: n.bB, T: n.bT, H: n.H, KV: n.KV, D: n.D, Lengths: lengths, Threads: n.opt.Threads}
+}
+
+// dropKey is the dropout mask key of linear i in layer l at the current step.
+func (n *NetOf[F]) dropKey(l, i int) uint64 {
+	z := n.seed ^ 0xd1b54a32d192ed03
+	z = z*0x9e3779b97f4a7c15 + n.step
+	z = (z ^ (z >> 29)) * 0xbf58476d1ce4e5b9
+	return z + uint64(l*numLinear+i)*0x94d049bb133111eb
+}
+
+// linearForward computes y = the adapted projection i of layer l applied to x.
+func (n *NetOf[F]) linearForward(l, i int, y, x []F, a *acts[F], train bool) {
+	N := n.bB * n.bT
+	ln := &n.blocks[l].lin[i]
+	if ln.ia3 != nil && ln.ia3In {
+		IA3Forward(n.z[:N*ln.in], x, ln.ia3.Data, N, ln.in)
+		x = n.z[:N*ln.in]
+	}
+	if ln.ia3 != nil && !ln.ia3In {
+		y0 := a.k0
+		if i == linV {
+			y0 = a.v0
+		}
+		LinearForward(y0, x, ln.w, ln.b, N, ln.in, ln.out)
+		IA3Forward(y, y0, ln.ia3.Data, N, ln.out)
+	} else {
+		LinearForward(y, x, ln.w, ln.b, N, ln.in, ln.out)
+	}
+	if ln.loraA != nil {
+		xd := x
+		if p := n.opt.LoRADropout; train && p > 0 {
+			xd = n.drop[:N*ln.in]
+			DropoutForward(xd, x, p, n.dropKey(l, i))
+		}
+		LoRAForward(y, a.lora[i], xd, ln.loraA.Data, ln.loraB.Data, n.loraScale, N, ln.in, ln.out, n.r)
+	}
+}
+
+// linearBackward accumulates the gradients of projection i of layer l given
+// dy = ∂L/∂y (clobbered), its unscaled input x, and adds ∂L/∂x to dx when
+// dx is not nil.
+func (n *NetOf[F]) linearBackward(l, i int, dx, dy, x []F, a *acts[F]) {
+	N := n.bB * n.bT
+	ln := &n.blocks[l].lin[i]
+	if ln.ia3 != nil && !ln.ia3In {
+		y0 := a.k0
+		if i == linV {
+			y0 = a.v0
+		}
+		IA3Backward(dy, ln.ia3.Grad, dy, y0, ln.ia3.Data, N, ln.out)
+	}
+	xin, dxBase := x, dx
+	if ln.ia3 != nil && ln.ia3In {
+		xin = n.z[:N*ln.in]
+		IA3Forward(xin, x, ln.ia3.Data, N, ln.in)
+		dxBase = n.dzb[:N*ln.in]
+		clear(dxBase)
+	}
+	LinearBackward(dxBase, ln.dw, ln.db, dy, xin, ln.w, N, ln.in, ln.out)
+	if ln.loraA != nil {
+		xd, ddx := xin, dxBase
+		p := n.opt.LoRADropout
+		if p > 0 {
+			xd = n.drop[:N*ln.in]
+			DropoutForward(xd, xin, p, n.dropKey(l, i))
+			if dxBase != nil {
+				ddx = n.dtmp[:N*ln.in]
+				clear(ddx)
+			}
+		}
+		LoRABackward(ddx, ln.loraA.Grad, ln.loraB.Grad, n.ldu, dy, xd, a.lora[i], ln.loraA.Data, ln.loraB.Data, n.loraScale, N, ln.in, ln.out, n.r)
+		if p > 0 && dxBase != nil {
+			DropoutBackward(dxBase, ddx, p, n.dropKey(l, i))
+		}
+	}
+	if ln.ia3 != nil && ln.ia3In {
+		IA3Backward(dxBase, ln.ia3.Grad, dxBase, x, ln.ia3.Data, N, ln.in)
+		if dx != nil {
+			for j, v := range dxBase {
+				dx[j] += v
+			}
+		}
+	}
+}
+
+// layerForward runs block l on a.hIn and writes the block output to hOut
+// (which may alias a.hIn), saving activations in a.
+func (n *NetOf[F]) layerForward(l int, a *acts[F], hOut []F, lengths []int, train bool) {
+	N, T := n.bB*n.bT, n.bT
+	C, I := n.C, n.I
+	bl := &n.blocks[l]
+	xn := n.xn[:N*C]
+	RMSNormForward(xn, a.rstd1, a.hIn, bl.inNorm, N, C, n.eps)
+	n.linearForward(l, linQ, a.q, xn, a, train)
+	n.linearForward(l, linK, a.k, xn, a, train)
+	n.linearForward(l, linV, a.v, xn, a, train)
+	RoPEForward(a.q, n.cos, n.sin, N, T, n.H, n.D)
+	RoPEForward(a.k, n.cos, n.sin, N, T, n.KV, n.D)
+	AttentionForward(a.att, a.lse, a.q, a.k, a.v, n.attnShape(lengths), n.attnScratch)
+	n.linearForward(l, linO, n.o, a.att, a, train)
+	ResidualForward(a.h2, a.hIn, n.o)
+	RMSNormForward(xn, a.rstd2, a.h2, bl.postNorm, N, C, n.eps)
+	n.linearForward(l, linGate, a.g, xn, a, train)
+	n.linearForward(l, linUp, a.u, xn, a, train)
+	SwiGLUForward(n.act[:N*I], a.g, a.u)
+	n.linearForward(l, linDown, n.o, n.act[:N*I], a, train)
+	ResidualForward(hOut, a.h2, n.o)
+}
+
+// layerBackward turns n.dh = ∂L/∂(block l output) into ∂L/∂(block input)
+// when needInput, accumulating parameter gradients on the way.
+func (n *NetOf[F]) layerBackward(l int, a *acts[F], lengths []int, needInput bool) {
+	N, T := n.bB*n.bT, n.bT
+	C, I := n.C, n.I
+	bl := &n.blocks[l]
+	xn, act := n.xn[:N*C], n.act[:N*I]
+	// MLP: hOut = h2 + down(swiglu(gate(xn2), up(xn2))), xn2 = norm(h2).
+	RMSNormRecompute(xn, a.rstd2, a.h2, bl.postNorm, N, C)
+	SwiGLUForward(act, a.g, a.u)
+	dz := n.dz[:N*I]
+	clear(dz)
+	n.linearBackward(l, linDown, dz, n.dh, act, a) // dy is clobbered only by output-scaling (IA)³
+
+	SwiGLUBackward(n.dg, n.du, dz, a.g, a.u)
+	clear(n.dxn)
+	n.linearBackward(l, linGate, n.dxn, n.dg, xn, a)
+	n.linearBackward(l, linUp, n.dxn, n.du, xn, a)
+	RMSNormBackward(n.dh, bl.dPostNorm, n.dxn, a.h2, a.rstd2, bl.postNorm, N, C)
+	// Attention: h2 = hIn + o(attn(rope(q(xn1)), rope(k(xn1)), v(xn1))).
+	clear(n.datt)
+	n.linearBackward(l, linO, n.datt, n.dh, a.att, a)
+	AttentionBackward(n.dq, n.dk, n.dv, n.datt, a.q, a.k, a.v, a.att, a.lse, n.attnShape(lengths), n.attnScratch)
+	RoPEBackward(n.dq, n.cos, n.sin, N, T, n.H, n.D)
+	RoPEBackward(n.dk, n.cos, n.sin, N, T, n.KV, n.D)
+	RMSNormRecompute(xn, a.rstd1, a.hIn, bl.inNorm, N, C)
+	var dxn []F
+	if needInput || bl.dInNorm != nil {
+		dxn = n.dxn
+		clear(dxn)
+	}
+	n.linearBackward(l, linQ, dxn, n.dq, xn, a)
+	n.linearBackward(l, linK, dxn, n.dk, xn, a)
+	n.linearBackward(l, linV, dxn, n.dv, xn, a)
+	if dxn != nil {
+		var dh []F
+		if needInput {
+			dh = n.dh
+		}
+		RMSNormBackward(dh, bl.dInNorm, dxn, a.hIn, a.rstd1, bl.inNorm, N, C)
+	}
+}
+
+// forward runs the embedding and every block, and the final norm into n.xf.
+func (n *NetOf[F]) forward(ctx context.Context, b *Batch, train bool) error {
+	N := b.B * b.T
+	actsFor := func(l int) *acts[F] {
+		if train && l >= n.lowest {
+			return &n.saved[l]
+		}
+		return &n.tmp
+	}
+	EmbeddingForward(actsFor(0).hIn, b.Tokens, n.embed, N, n.C)
+	for l := 0; l < n.L; l++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		out := n.hFinal
+		if l+1 < n.L {
+			out = actsFor(l + 1).hIn
+		}
+		n.layerForward(l, actsFor(l), out, b.Lengths, train)
+	}
+	RMSNormForward(n.xf, n.rstdF, n.hFinal, n.norm, N, n.C, n.eps)
+	return nil
+}
+
+// gatherLossRows copies the rows of n.xf with a target into n.xc and
+// returns how many there are.
+func (n *NetOf[F]) gatherLossRows(b *Batch) int {
+	M := 0
+	C := n.C
+	for i, t := range b.Targets {
+		if t < 0 {
+			continue
+		}
+		copy(n.xc[M*C:(M+1)*C], n.xf[i*C:(i+1)*C])
+		n.tg[M], n.rowIdx[M] = t, i
+		M++
+	}
+	return M
+}
+
+// ForwardBackward runs the batch with dropout on and adds
+// scale·∂(sum of token losses)/∂p to every Param.Grad. It returns the summed
+// loss and the number of loss-bearing tokens. Each call advances the
+// dropout RNG by one step.
+func (n *NetOf[F]) ForwardBackward(ctx context.Context, b *Batch, scale float32) (lossSum float64, tokens int, err error) {
+	if err := n.checkBatch(b); err != nil {
+		return 0, 0, err
+	}
+	n.ensure(b.B, b.T)
+	n.step++
+	if err := n.forward(ctx, b, true); err != nil {
+		return 0, 0, err
+	}
+	N, C := b.B*b.T, n.C
+	M := n.gatherLossRows(b)
+	loss, _ := LMHeadCrossEntropy(n.dxc, n.xc, n.lmHead, n.tg, M, C, n.V, F(scale), n.logits)
+	clear(n.dxn)
+	for r := 0; r < M; r++ {
+		i := n.rowIdx[r]
+		copy(n.dxn[i*C:(i+1)*C], n.dxc[r*C:(r+1)*C])
+	}
+	clear(n.dh)
+	RMSNormBackward(n.dh, n.dNorm, n.dxn, n.hFinal, n.rstdF, n.norm, N, C)
+	for l := n.L - 1; l >= n.lowest; l-- {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, err
+		}
+		n.layerBackward(l, &n.saved[l], b.Lengths, l > n.lowest)
+	}
+	return loss, M, nil
+}
+
+// Evaluate runs the batch without dropout and without gradients. It returns
+// the summed loss, the number of positions whose arg-max logit is the
+// target, and the number of loss-bearing tokens.
+func (n *NetOf[F]) Evaluate(ctx context.Context, b *Batch) (lossSum float64, correct, tokens int, err error) {
+	if err := n.checkBatch(b); err != nil {
+		return 0, 0, 0, err
+	}
+	n.ensure(b.B, b.T)
+	if err := n.forward(ctx, b, false); err != nil {
+		return 0, 0, 0, err
+	}
+	M := n.gatherLossRows(b)
+	loss, correct := LMHeadCrossEntropy(nil, n.xc, n.lmHead, n.tg, M, n.C, n.V, 1, n.logits)
+	return loss, correct, M, nil
+}
+
+// StepFLOPs is the number of floating-point operations one ForwardBackward
+// on b needs under this method, counted as 2·m·n·k per matrix product of
+// shapes m×k and k×n; elementwise work (norms, RoPE, softmax, SwiGLU) is
+// not counted. Forward: every projection 2·N·in·out (N = B·T rows, padding
+// included since it is computed), LoRA 2·N·r·(in+out), attention 2·D per
+// (query, key ≤ query) pair for q·kᵀ and again for P·v, the LM head
+// 2·M·V·C (M loss-bearing rows). Backward: the LM head input gradient
+// 2·M·V·C; in each block the backward reaches, 2·N·in·out per projection
+// input gradient that is needed, the same again per vanilla weight
+// gradient, four LoRA products, and four attention products (dP, dq, dk,
+// dv; the recomputed scores are not counted as needed work).
+func (n *NetOf[F]) StepFLOPs(b *Batch) float64 {
+	N := float64(b.B * b.T)
+	var pairs float64 // causal (query, key) pairs over the batch, per head
+	for s := 0; s < b.B; s++ {
+		L := b.T
+		if b.Lengths != nil {
+			L = b.Lengths[s]
+		}
+		pairs += float64(L) * float64(L+1) / 2
+	}
+	M := 0
+	for _, t := range b.Targets {
+		if t >= 0 {
+			M++
+		}
+	}
+	attn := 2 * float64(n.D) * pairs * float64(n.H) // one product over all heads
+	r := float64(n.r)
+	var f float64
+	for l := 0; l < n.L; l++ {
+		bl := &n.blocks[l]
+		back := l >= n.lowest
+		f += 2 * attn
+		if back {
+			f += 4 * attn
+		}
+		for i := range bl.lin {
+			ln := &bl.lin[i]
+			mm := 2 * N * float64(ln.in) * float64(ln.out)
+			f += mm
+			needDX := back && (l > n.lowest || bl.dInNorm != nil || i > linV)
+			if needDX {
+				f += mm
+			}
+			if ln.dw != nil {
+				f += mm
+			}
+			if ln.loraA != nil {
+				f += 2 * N * r * float64(ln.in+ln.out)
+				if back {
+					f += 2*N*r*float64(ln.out)*2 + 2*N*r*float64(ln.in)
+					if needDX {
+						f += 2 * N * r * float64(ln.in)
+					}
+				}
+			}
+		}
+	}
+	f += 2 * 2 * float64(M) * float64(n.V) * float64(n.C)
+	return f
+}
