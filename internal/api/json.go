@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 )
 
 // MaxBodyBytes bounds a JSON request body; larger bodies are a 400.
@@ -52,6 +53,9 @@ func DecodeJSON(body []byte, v any) error {
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) && ute.Field != "" {
 			return &Error{http.StatusBadRequest, CodeInvalidParameter, fmt.Sprintf("%s: expected %s, got JSON %s", ute.Field, ute.Type, ute.Value)}
+		}
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			return &Error{http.StatusBadRequest, CodeInvalidParameter, "request body: " + strings.TrimPrefix(err.Error(), "json: ") + " is not accepted by this operation"}
 		}
 		return &Error{http.StatusBadRequest, CodeCannotParseRequest, "request body: " + err.Error()}
 	}

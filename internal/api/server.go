@@ -45,6 +45,9 @@ type Server struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// BaseModelLayers reports a base model's layer count, for the range of
+	// numOfLastLayers; nil or false means unknown (only >= 1 is checked).
+	BaseModelLayers func(baseModelID string) (int, bool)
 	// Notify is called after a job is queued, to wake the workers; may be nil.
 	Notify func()
 }

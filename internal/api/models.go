@@ -1,0 +1,510 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/gantryml/gantry/internal/core"
+	"github.com/gantryml/gantry/internal/store"
+)
+
+func modelURI(id string) string { return APIVersion + "/models/" + id }
+
+// createModel is CreateModel: validate everything, then in one
+// transaction store the model (CREATING), its work request and the
+// fine-tuning job on the cluster's queue.
+func (s *Server) createModel(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	tenancy, err := s.tenancyOf(r)
+	if err != nil {
+		return err
+	}
+	body, err := ReadBody(r)
+	if err != nil {
+		return err
+	}
+	hash := bodyHash(body)
+	token, prev, err := s.retryToken(ctx, r, tenancy, "CreateModel", hash)
+	if err != nil {
+		return err
+	}
+	if prev != nil {
+		return s.replayModel(ctx, w, prev)
+	}
+	var b createModelBody
+	if err := DecodeJSON(body, &b); err != nil {
+		return err
+	}
+	m, err := s.validateCreateModel(ctx, tenancy, &b)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	m.ID = NewOCID(OCIDModel)
+	m.TenancyID = tenancy
+	m.TimeCreated, m.TimeUpdated = now, now
+	m.LifecycleState = core.ModelCreating
+	m.LifecycleDetails = "waiting for a fine-tuning unit of the cluster"
+	wr := newWorkRequest(tenancy, m.CompartmentID, core.OpCreateModel, core.EntityTypeModel, core.ActionInProgress, m.ID, modelURI(m.ID), now)
+	err = s.Store.InTx(ctx, func(tx store.Tx) error {
+		// Re-check the cluster inside the transaction: a concurrent delete
+		// must not leave a job on a deleted cluster.
+		c, err := tx.GetCluster(ctx, m.FineTuneDetails.DedicatedAiClusterID)
+		if err != nil {
+			return fmt.Errorf("get cluster: %w", err)
+		}
+		if c.LifecycleState != core.ClusterActive {
+			return IncorrectState("fineTuneDetails.dedicatedAiClusterId %s is %s; it must be ACTIVE", c.ID, c.LifecycleState)
+		}
+		if err := tx.InsertModel(ctx, m); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return Conflict("a model with displayName %q and version %q exists already in this tenancy", m.DisplayName, m.Version)
+			}
+			return fmt.Errorf("insert model: %w", err)
+		}
+		if err := tx.InsertWorkRequest(ctx, wr); err != nil {
+			return fmt.Errorf("insert work request: %w", err)
+		}
+		if err := tx.AppendWorkRequestLog(ctx, wr.ID, core.WorkRequestLog{Message: "fine-tuning job queued on dedicated AI cluster " + c.ID, Timestamp: now}); err != nil {
+			return fmt.Errorf("append work request log: %w", err)
+		}
+		if err := tx.EnqueueJob(ctx, newJob(JobFineTune, c.ID, tenancy, m.ID, wr.ID, now)); err != nil {
+			return fmt.Errorf("enqueue fine-tune job: %w", err)
+		}
+		if err := putRetryToken(ctx, tx, tenancy, token, "CreateModel", hash, m.ID, wr.ID, now); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return errRetryRace
+			}
+			return err
+		}
+		return nil
+	})
+	if errors.Is(err, errRetryRace) {
+		if _, prev, err = s.retryToken(ctx, r, tenancy, "CreateModel", hash); err != nil {
+			return err
+		}
+		if prev != nil {
+			return s.replayModel(ctx, w, prev)
+		}
+		return fmt.Errorf("retry token vanished after a conflict")
+	}
+	if err != nil {
+		return err
+	}
+	s.notify()
+	writeResource(w, http.StatusOK, toModelJSON(m, ""), m.ETag, HeaderWorkRequestID, wr.ID)
+	return nil
+}
+
+// replayModel answers a retried CreateModel with the model it created.
+func (s *Server) replayModel(ctx context.Context, w http.ResponseWriter, t *core.RetryToken) error {
+	m, err := s.Store.GetModel(ctx, t.ResourceID)
+	if err != nil {
+		return fmt.Errorf("get model of retry token: %w", err)
+	}
+	writeResource(w, http.StatusOK, toModelJSON(m, ""), m.ETag, HeaderWorkRequestID, t.WorkRequestID)
+	return nil
+}
+
+// validateCreateModel applies every rule of CreateModel before anything
+// is stored, and returns the model to create with defaults filled in.
+func (s *Server) validateCreateModel(ctx context.Context, tenancy string, b *createModelBody) (*core.Model, error) {
+	if b.CompartmentID == nil || *b.CompartmentID == "" {
+		return nil, Missing("compartmentId")
+	}
+	if b.BaseModelID == nil || *b.BaseModelID == "" {
+		return nil, Missing("baseModelId")
+	}
+	if b.FineTuneDetails == nil {
+		return nil, Missing(ftd)
+	}
+	if b.FineTuneDetails.DedicatedAiClusterID == nil || *b.FineTuneDetails.DedicatedAiClusterID == "" {
+		return nil, Missing(ftd + ".dedicatedAiClusterId")
+	}
+	if err := checkText(b.DisplayName, b.Description, b.Vendor, b.Version); err != nil {
+		return nil, err
+	}
+	if err := validTags(b.FreeformTags, b.DefinedTags); err != nil {
+		return nil, err
+	}
+	ds, err := parseDataset(b.FineTuneDetails.TrainingDataset)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCompartment(ctx, s.Store, tenancy, *b.CompartmentID, "compartmentId"); err != nil {
+		return nil, err
+	}
+	base, err := s.Store.GetModel(ctx, *b.BaseModelID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && base.TenancyID != "" && base.TenancyID != tenancy) {
+		return nil, NotFound("baseModelId %s: model not found or not authorized", *b.BaseModelID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get base model: %w", err)
+	}
+	if base.LifecycleState != core.ModelActive {
+		return nil, IncorrectState("baseModelId %s is %s; it must be ACTIVE", base.ID, base.LifecycleState)
+	}
+	if !slices.Contains(base.Capabilities, core.CapabilityFineTune) {
+		return nil, BadRequest("baseModelId %s does not have the FINE_TUNE capability (it has %s)", base.ID, fmtCaps(base.Capabilities))
+	}
+	layers := 0
+	if s.BaseModelLayers != nil {
+		layers, _ = s.BaseModelLayers(base.ID)
+	}
+	tc, err := ParseTrainingConfig(b.FineTuneDetails.TrainingConfig, layers)
+	if err != nil {
+		return nil, err
+	}
+	clusterID := *b.FineTuneDetails.DedicatedAiClusterID
+	c, err := s.Store.GetCluster(ctx, clusterID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (c.TenancyID != tenancy || c.LifecycleState == core.ClusterDeleted)) {
+		return nil, NotFound("%s.dedicatedAiClusterId %s: cluster not found or not authorized", ftd, clusterID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get cluster: %w", err)
+	}
+	if c.Type != core.ClusterFineTuning {
+		return nil, BadRequest("%s.dedicatedAiClusterId %s is a %s cluster; fine-tuning needs a FINE_TUNING cluster", ftd, c.ID, c.Type)
+	}
+	if c.LifecycleState != core.ClusterActive {
+		return nil, IncorrectState("%s.dedicatedAiClusterId %s is %s; it must be ACTIVE", ftd, c.ID, c.LifecycleState)
+	}
+	if s.Objects != nil {
+		if err := s.Objects.ObjectExists(ctx, ds.Namespace, ds.Bucket, ds.Object); err != nil {
+			if errors.Is(err, ErrObjectNotFound) {
+				return nil, BadRequest("%s: object %q in bucket %q of namespace %q does not exist", dsf, ds.Object, ds.Bucket, ds.Namespace)
+			}
+			return nil, fmt.Errorf("check dataset object: %w", err)
+		}
+	}
+	caps := make([]string, 0, len(base.Capabilities))
+	for _, c := range base.Capabilities {
+		if c != core.CapabilityFineTune {
+			caps = append(caps, c)
+		}
+	}
+	m := &core.Model{
+		CompartmentID: *b.CompartmentID,
+		DisplayName:   deref(b.DisplayName),
+		Description:   deref(b.Description),
+		Vendor:        deref(b.Vendor),
+		Version:       deref(b.Version),
+		Type:          core.ModelTypeCustom,
+		Capabilities:  caps,
+		BaseModelID:   base.ID,
+		FineTuneDetails: &core.FineTuneDetails{
+			DedicatedAiClusterID: c.ID,
+			Dataset:              ds,
+			TrainingConfig:       tc,
+		},
+		FreeformTags: b.FreeformTags,
+		DefinedTags:  b.DefinedTags,
+	}
+	if m.Vendor == "" {
+		m.Vendor = base.Vendor
+	}
+	if m.Version == "" {
+		m.Version = "1"
+	}
+	if m.DisplayName == "" {
+		m.DisplayName = "custom-" + m.Version + "-" + base.DisplayName
+	}
+	return m, nil
+}
+
+// getModelFor returns a model the tenancy may see: its own custom models
+// and every base model; anything else is a 404.
+func (s *Server) getModelFor(ctx context.Context, tx store.Models, tenancy, id string) (*core.Model, error) {
+	m, err := tx.GetModel(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && m.Type != core.ModelTypeBase && m.TenancyID != tenancy) {
+		return nil, NotFound("model %s not found or not authorized", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get model %s: %w", id, err)
+	}
+	return m, nil
+}
+
+func (s *Server) getModel(w http.ResponseWriter, r *http.Request) error {
+	tenancy, err := s.tenancyOf(r)
+	if err != nil {
+		return err
+	}
+	m, err := s.getModelFor(r.Context(), s.Store, tenancy, r.PathValue("modelId"))
+	if err != nil {
+		return err
+	}
+	writeResource(w, http.StatusOK, toModelJSON(m, tenancy), m.ETag)
+	return nil
+}
+
+var modelStates = []string{core.ModelActive, core.ModelCreating, core.ModelDeleting, core.ModelDeleted, core.ModelFailed}
+
+func (s *Server) listModels(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	tenancy, err := s.tenancyOf(r)
+	if err != nil {
+		return err
+	}
+	p, err := parseList(r, "timeCreated", "displayName", "lifecycleState")
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	compartment := q.Get("compartmentId")
+	if err := checkCompartment(ctx, s.Store, tenancy, compartment, "compartmentId"); err != nil {
+		return err
+	}
+	lq := store.ListQuery{
+		TenancyID:     tenancy,
+		CompartmentID: compartment,
+		ID:            q.Get("id"),
+		DisplayName:   q.Get("displayName"),
+		Vendor:        q.Get("vendor"),
+		IncludeBase:   true,
+		SortBy:        p.sortBy,
+		SortDesc:      p.sortDesc,
+		Limit:         p.limit,
+		Page:          p.page,
+	}
+	if v := q.Get("lifecycleState"); v != "" {
+		if err := oneOf("lifecycleState", v, modelStates...); err != nil {
+			return err
+		}
+		lq.LifecycleState = v
+	}
+	caps := q["capability"]
+	for _, c := range caps {
+		if err := oneOf("capability", c, core.CapabilityTextGeneration, core.CapabilityTextSummarization, core.CapabilityTextEmbeddings, core.CapabilityFineTune, core.CapabilityChat, core.CapabilityTextRerank); err != nil {
+			return err
+		}
+	}
+	if len(caps) > 0 {
+		lq.Capability = caps[0]
+	}
+	page, err := s.Store.ListModels(ctx, lq)
+	if err != nil {
+		return fmt.Errorf("list models: %w", err)
+	}
+	out := collection[modelJSON]{Items: make([]modelJSON, 0, len(page.Items))}
+	for _, m := range page.Items {
+		if !hasAll(m.Capabilities, caps) {
+			continue
+		}
+		out.Items = append(out.Items, toModelJSON(m, compartment))
+	}
+	writeNextPage(w, page.Next)
+	WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func hasAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeUpdate decodes an update body, answering a 400 that names any
+// field the operation does not update.
+func decodeUpdate(body []byte, op string, v any, allowed ...string) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return &Error{http.StatusBadRequest, CodeCannotParseRequest, "request body: " + err.Error()}
+	}
+	for k := range fields {
+		if !slices.Contains(allowed, k) {
+			return BadRequest("%s cannot change %q; updatable fields are %v", op, k, allowed)
+		}
+	}
+	return DecodeJSON(body, v)
+}
+
+type updateModelBody struct {
+	DisplayName  *string                   `json:"displayName"`
+	Description  *string                   `json:"description"`
+	Vendor       *string                   `json:"vendor"`
+	Version      *string                   `json:"version"`
+	FreeformTags map[string]string         `json:"freeformTags"`
+	DefinedTags  map[string]map[string]any `json:"definedTags"`
+}
+
+func (s *Server) updateModel(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	tenancy, err := s.tenancyOf(r)
+	if err != nil {
+		return err
+	}
+	body, err := ReadBody(r)
+	if err != nil {
+		return err
+	}
+	var b updateModelBody
+	if err := decodeUpdate(body, "UpdateModel", &b, "displayName", "description", "vendor", "version", "freeformTags", "definedTags"); err != nil {
+		return err
+	}
+	if err := checkText(b.DisplayName, b.Description, b.Vendor, b.Version); err != nil {
+		return err
+	}
+	if err := validTags(b.FreeformTags, b.DefinedTags); err != nil {
+		return err
+	}
+	var m *core.Model
+	err = s.Store.InTx(ctx, func(tx store.Tx) error {
+		m, err = s.getModelFor(ctx, tx, tenancy, r.PathValue("modelId"))
+		if err != nil {
+			return err
+		}
+		if m.Type == core.ModelTypeBase {
+			return IncorrectState("model %s is a BASE model; only CUSTOM models can be updated", m.ID)
+		}
+		if m.LifecycleState == core.ModelDeleting || m.LifecycleState == core.ModelDeleted {
+			return IncorrectState("model %s is %s", m.ID, m.LifecycleState)
+		}
+		if ifm := r.Header.Get(HeaderIfMatch); ifm != "" && ifm != m.ETag {
+			return PreconditionFailed("if-match %q does not match the model's etag", ifm)
+		}
+		if b.DisplayName != nil {
+			m.DisplayName = *b.DisplayName
+		}
+		if b.Description != nil {
+			m.Description = *b.Description
+		}
+		if b.Vendor != nil {
+			m.Vendor = *b.Vendor
+		}
+		if b.Version != nil {
+			m.Version = *b.Version
+		}
+		if b.FreeformTags != nil {
+			m.FreeformTags = b.FreeformTags
+		}
+		if b.DefinedTags != nil {
+			m.DefinedTags = b.DefinedTags
+		}
+		m.TimeUpdated = s.now()
+		if err := tx.UpdateModel(ctx, m, r.Header.Get(HeaderIfMatch)); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return Conflict("a model with displayName %q and version %q exists already in this tenancy", m.DisplayName, m.Version)
+			}
+			return fmt.Errorf("update model: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeResource(w, http.StatusOK, toModelJSON(m, tenancy), m.ETag)
+	return nil
+}
+
+// deleteModel is DeleteModel: the model goes DELETING at once, a running
+// or queued fine-tuning job is asked to stop, and a model-delete job ends
+// it DELETED.
+func (s *Server) deleteModel(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	tenancy, err := s.tenancyOf(r)
+	if err != nil {
+		return err
+	}
+	var wr *core.WorkRequest
+	err = s.Store.InTx(ctx, func(tx store.Tx) error {
+		m, err := s.getModelFor(ctx, tx, tenancy, r.PathValue("modelId"))
+		if err != nil {
+			return err
+		}
+		if m.Type == core.ModelTypeBase {
+			return IncorrectState("model %s is a BASE model; only CUSTOM models can be deleted", m.ID)
+		}
+		if m.LifecycleState == core.ModelDeleting || m.LifecycleState == core.ModelDeleted {
+			return IncorrectState("model %s is %s already", m.ID, m.LifecycleState)
+		}
+		if ifm := r.Header.Get(HeaderIfMatch); ifm != "" && ifm != m.ETag {
+			return PreconditionFailed("if-match %q does not match the model's etag", ifm)
+		}
+		now := s.now()
+		m.LifecycleState = core.ModelDeleting
+		m.LifecycleDetails = "deleting"
+		m.TimeUpdated = now
+		if err := tx.UpdateModel(ctx, m, r.Header.Get(HeaderIfMatch)); err != nil {
+			return fmt.Errorf("update model: %w", err)
+		}
+		if j, err := tx.GetJobByResource(ctx, m.ID); err == nil && j.Kind == JobFineTune && (j.State == core.JobQueued || j.State == core.JobRunning) {
+			if _, err := tx.RequestCancel(ctx, j.ID); err != nil {
+				return fmt.Errorf("cancel fine-tune job %s: %w", j.ID, err)
+			}
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("get job of model: %w", err)
+		}
+		wr = newWorkRequest(tenancy, m.CompartmentID, core.OpDeleteModel, core.EntityTypeModel, core.ActionInProgress, m.ID, modelURI(m.ID), now)
+		if err := tx.InsertWorkRequest(ctx, wr); err != nil {
+			return fmt.Errorf("insert work request: %w", err)
+		}
+		if err := tx.EnqueueJob(ctx, newJob(JobModelDelete, "", tenancy, m.ID, wr.ID, now)); err != nil {
+			return fmt.Errorf("enqueue model-delete job: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.notify()
+	w.Header().Set(HeaderWorkRequestID, wr.ID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type changeCompartmentBody struct {
+	CompartmentID *string `json:"compartmentId"`
+}
+
+func (s *Server) changeModelCompartment(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	tenancy, err := s.tenancyOf(r)
+	if err != nil {
+		return err
+	}
+	body, err := ReadBody(r)
+	if err != nil {
+		return err
+	}
+	var b changeCompartmentBody
+	if err := DecodeJSON(body, &b); err != nil {
+		return err
+	}
+	if b.CompartmentID == nil || *b.CompartmentID == "" {
+		return Missing("compartmentId")
+	}
+	err = s.Store.InTx(ctx, func(tx store.Tx) error {
+		m, err := s.getModelFor(ctx, tx, tenancy, r.PathValue("modelId"))
+		if err != nil {
+			return err
+		}
+		if m.Type == core.ModelTypeBase {
+			return IncorrectState("model %s is a BASE model; only CUSTOM models can be moved", m.ID)
+		}
+		if m.LifecycleState == core.ModelDeleting || m.LifecycleState == core.ModelDeleted {
+			return IncorrectState("model %s is %s", m.ID, m.LifecycleState)
+		}
+		if err := checkCompartment(ctx, tx, tenancy, *b.CompartmentID, "compartmentId"); err != nil {
+			return err
+		}
+		if ifm := r.Header.Get(HeaderIfMatch); ifm != "" && ifm != m.ETag {
+			return PreconditionFailed("if-match %q does not match the model's etag", ifm)
+		}
+		m.CompartmentID = *b.CompartmentID
+		m.TimeUpdated = s.now()
+		return tx.UpdateModel(ctx, m, r.Header.Get(HeaderIfMatch))
+	})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
