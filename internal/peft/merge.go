@@ -13,7 +13,7 @@ import (
 var peftName = regexp.MustCompile(`^base_model\.model\.model\.layers\.(\d+)\.(self_attn\.(?:q|k|v|o)_proj|mlp\.(?:gate|up|down)_proj)\.(lora_A\.weight|lora_B\.weight|ia3_l)$`)
 
 // hfLayerName matches Hugging Face's per-layer tensor names.
-var hfLayerName = regexp.MustCompile(`^model\.layers\.(\d+)\.(self_attn\.(?:q|k|v|o)_proj\.(?:weight|bias)|mlp\.(?:gate|up|down)_proj\.weight|input_layernorm\.weight|post_attention_layernorm\.weight)$`)
+var hfLayerName = regexp.MustCompile(`^model\.layers\.(\d+)\.(self_attn\.(?:q|k|v|o)_proj\.(?:weight|bias)|mlp\.(?:gate|up|down)_proj\.(?:weight|bias)|input_layernorm\.weight|post_attention_layernorm\.weight)$`)
 
 // linear returns the layer's projection named module ("self_attn.q_proj").
 func linear(l *model.Layer, module string) *model.Linear {

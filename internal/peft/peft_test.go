@@ -1,6 +1,7 @@
 package peft
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/gantryml/gantry/internal/model"
+	"github.com/gantryml/gantry/internal/safetensors"
 )
 
 // tinyModel returns random weights for a 2-layer model with GQA and a k/v
@@ -265,5 +267,78 @@ func TestMergeErrors(t *testing.T) {
 				t.Error("a failed merge changed the weights")
 			}
 		})
+	}
+}
+
+// writeModelDir writes cfg and w as a Hugging Face model directory with a
+// stand-in tokenizer file.
+func writeModelDir(t *testing.T, cfg *model.Config, w *model.Weights) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfgJSON := fmt.Sprintf(`{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": %d, "intermediate_size": %d,
+		"num_hidden_layers": %d, "num_attention_heads": %d, "num_key_value_heads": %d, "vocab_size": %d, "max_position_embeddings": 64,
+		"rms_norm_eps": 1e-5, "rope_theta": 10000, "hidden_act": "silu", "tie_word_embeddings": false, "attention_bias": true,
+		"torch_dtype": "bfloat16", "bos_token_id": 1, "eos_token_id": 123456789012345678901234567890}`,
+		cfg.HiddenSize, cfg.IntermediateSize, cfg.NumHiddenLayers, cfg.NumAttentionHeads, cfg.NumKeyValueHeads, cfg.VocabSize)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfgJSON), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte(`{"stand-in": true}`), 0o644)
+	parsed, err := model.ParseConfig([]byte(cfgJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts []safetensors.Tensor
+	for _, name := range model.TensorNames(&parsed) {
+		data, shape, err := hfTensor(cfg, w, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts = append(ts, safetensors.Tensor{Name: name, Shape: shape, Data: data})
+	}
+	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestExport(t *testing.T) {
+	cfg, w := tinyModel(7)
+	// Attention bias in the file means an O bias too for Llama; give it one.
+	for i := range w.Layers {
+		w.Layers[i].O.B = make([]float32, 8)
+	}
+	base := writeModelDir(t, cfg, w)
+	r := rand.New(rand.NewPCG(5, 6))
+	l := "base_model.model.model.layers.0.self_attn.v_proj."
+	a := NewLoRA("base", 2, 4, 0, []string{"v_proj"}, []Tensor{randTensor(r, l+"lora_A.weight", 2, 8), randTensor(r, l+"lora_B.weight", 4, 2)})
+	adir := t.TempDir()
+	if err := a.Save(adir); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Merge(cfg, w); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "merged")
+	if err := Export(context.Background(), base, adir, out, ExportOptions{DType: safetensors.F32}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if !reflect.DeepEqual(m.Weights.Layers[0].V.W, w.Layers[0].V.W) || !reflect.DeepEqual(m.Weights.Layers[1].Q.W, w.Layers[1].Q.W) {
+		t.Error("exported weights differ from the merged weights")
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "tokenizer.json")); err != nil || string(b) != `{"stand-in": true}` {
+		t.Errorf("tokenizer.json not copied: %q %v", b, err)
+	}
+	cb, _ := os.ReadFile(filepath.Join(out, "config.json"))
+	if !strings.Contains(string(cb), `"torch_dtype": "float32"`) || !strings.Contains(string(cb), "123456789012345678901234567890") {
+		t.Errorf("config.json: %s", cb)
+	}
+	if err := Export(context.Background(), base, adir, out, ExportOptions{}); err == nil {
+		t.Error("export over a non-empty directory succeeded")
 	}
 }
