@@ -99,6 +99,9 @@ func WriteFile(path string, tensors []Tensor, metadata map[string]string) (err e
 			os.Remove(tmp.Name())
 		}
 	}()
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("safetensors: write %s: %w", path, err)
+	}
 	w := bufio.NewWriterSize(tmp, 1<<20)
 	var lenBuf [8]byte
 	binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(hj)))

@@ -1,0 +1,369 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/gantryml/gantry/internal/tensor"
+)
+
+// ErrInput is wrapped by errors about the tokens or cache given to Forward.
+var ErrInput = errors.New("invalid forward input")
+
+// Cache holds the keys and values of the tokens already fed for B rows
+// decoded together, so later tokens attend to them without recomputing.
+//
+// Memory layout: K[l] and V[l] are [B, KVHeads, MaxT, Dim] row-major; slot
+// s of row b holds the (rotated) key and the value of the s-th token fed
+// for that row, padding included. Valid[b·MaxT+s] says whether slot s holds
+// a real token and PosOf[b·MaxT+s] its position id. Pos[b] is the position
+// id row b's next real token gets: positions count real tokens only, so a
+// left-padded row behaves exactly like the unpadded one.
+type Cache struct {
+	B, MaxT int
+	Len     int // slots filled so far, the same for every row
+	K, V    [][]float32
+	Valid   []bool
+	PosOf   []int32
+	Pos     []int
+}
+
+// maxCacheFloats bounds one layer's K or V so a hostile request cannot
+// allocate without limit (2³² floats = 16 GiB).
+const maxCacheFloats = 1 << 32
+
+// NewCache allocates a cache for b rows of up to maxT tokens each.
+func (m *Model) NewCache(b, maxT int) (*Cache, error) {
+	c := &m.Config
+	if b <= 0 || maxT <= 0 {
+		return nil, fmt.Errorf("%w: cache of %d rows × %d tokens", ErrInput, b, maxT)
+	}
+	per := int64(b) * int64(c.NumKeyValueHeads) * int64(maxT) * int64(c.Dim())
+	if per > maxCacheFloats || int64(b)*int64(maxT) > maxCacheFloats {
+		return nil, fmt.Errorf("%w: cache of %d rows × %d tokens is too large", ErrInput, b, maxT)
+	}
+	kv := &Cache{B: b, MaxT: maxT, K: make([][]float32, c.NumHiddenLayers), V: make([][]float32, c.NumHiddenLayers),
+		Valid: make([]bool, b*maxT), PosOf: make([]int32, b*maxT), Pos: make([]int, b)}
+	for l := range kv.K {
+		kv.K[l] = make([]float32, per)
+		kv.V[l] = make([]float32, per)
+	}
+	return kv, nil
+}
+
+// Forward feeds T new tokens for each of the cache's B rows and returns
+// logits. tokens is [B, T] row-major; valid is [B, T] (true for a real
+// token, false for padding) or nil when every token is real. The tokens
+// are appended to cache; a nil cache means a one-shot forward with a
+// fresh cache of exactly T slots. Logits are [B, T, vocab] row-major, or
+// [B, vocab] for each row's last slot when lastOnly is set (with left
+// padding that is the last real token). Logits at padded slots are
+// unspecified.
+func (m *Model) Forward(ctx context.Context, cache *Cache, tokens []int, valid []bool, B, T int, lastOnly bool) ([]float32, error) {
+	c := &m.Config
+	w := &m.Weights
+	if B <= 0 || T <= 0 || len(tokens) != B*T || (valid != nil && len(valid) != B*T) {
+		return nil, fmt.Errorf("%w: %d tokens and %d mask entries for %d rows × %d", ErrInput, len(tokens), len(valid), B, T)
+	}
+	if cache == nil {
+		var err error
+		if cache, err = m.NewCache(B, T); err != nil {
+			return nil, err
+		}
+	}
+	if cache.B != B || cache.Len+T > cache.MaxT {
+		return nil, fmt.Errorf("%w: %d rows × %d new tokens do not fit a cache of %d rows with %d of %d slots used", ErrInput, B, T, cache.B, cache.Len, cache.MaxT)
+	}
+	for i, id := range tokens {
+		if (valid == nil || valid[i]) && (id < 0 || id >= c.VocabSize) {
+			return nil, fmt.Errorf("%w: token id %d at row %d, index %d is outside the vocabulary [0, %d)", ErrInput, id, i/T, i%T, c.VocabSize)
+		}
+	}
+	C, D, H, KVH, I := c.HiddenSize, c.Dim(), c.NumAttentionHeads, c.NumKeyValueHeads, c.IntermediateSize
+	BT := B * T
+	start := cache.Len
+
+	// Position ids: real tokens count on from the row's previous ones.
+	pos := make([]int, BT)
+	for b := 0; b < B; b++ {
+		for t := 0; t < T; t++ {
+			i := b*T + t
+			real := valid == nil || valid[i]
+			slot := b*cache.MaxT + start + t
+			cache.Valid[slot] = real
+			if real {
+				pos[i] = cache.Pos[b]
+				cache.Pos[b]++
+			}
+			cache.PosOf[slot] = int32(pos[i])
+		}
+	}
+	half := D / 2
+	cos, sin := make([]float32, BT*half), make([]float32, BT*half)
+	ropeTables(cos, sin, m.ropeFreq, pos)
+
+	// Activations, each [BT, width] row-major.
+	x := make([]float32, BT*C)
+	xn := make([]float32, BT*C)
+	q := make([]float32, BT*H*D)
+	k := make([]float32, BT*KVH*D)
+	v := make([]float32, BT*KVH*D)
+	att := make([]float32, BT*H*D)
+	g := make([]float32, BT*I)
+	u := make([]float32, BT*I)
+
+	EmbeddingForward(x, w.Embed, tokens, valid, C)
+	for l := range w.Layers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		L := &w.Layers[l]
+		RMSNormForward(xn, x, L.InputNorm, BT, C, float32(c.RMSNormEps))
+		LinearForward(q, xn, L.Q, BT)
+		LinearForward(k, xn, L.K, BT)
+		LinearForward(v, xn, L.V, BT)
+		RopeForward(q, cos, sin, BT, H, D)
+		RopeForward(k, cos, sin, BT, KVH, D)
+		// Append k and v to the cache: [BT, KVH, D] → [B, KVH, MaxT, D].
+		for b := 0; b < B; b++ {
+			for t := 0; t < T; t++ {
+				for h := 0; h < KVH; h++ {
+					src := ((b*T+t)*KVH + h) * D
+					dst := ((b*KVH+h)*cache.MaxT + start + t) * D
+					copy(cache.K[l][dst:dst+D], k[src:src+D])
+					copy(cache.V[l][dst:dst+D], v[src:src+D])
+				}
+			}
+		}
+		AttentionForward(att, q, cache, l, B, T, H, c.Window())
+		LinearAddForward(x, att, L.O, BT)
+		RMSNormForward(xn, x, L.PostAttnNorm, BT, C, float32(c.RMSNormEps))
+		LinearForward(g, xn, L.Gate, BT)
+		LinearForward(u, xn, L.Up, BT)
+		SwiGLUForward(g, g, u)
+		LinearAddForward(x, g, L.Down, BT)
+	}
+	cache.Len += T
+
+	rows := BT
+	if lastOnly {
+		rows = B
+		for b := 0; b < B; b++ {
+			copy(x[b*C:(b+1)*C], x[(b*T+T-1)*C:(b*T+T)*C])
+		}
+	}
+	RMSNormForward(xn[:rows*C], x[:rows*C], w.Norm, rows, C, float32(c.RMSNormEps))
+	logits := make([]float32, rows*c.VocabSize)
+	tensor.Sgemm(false, true, rows, c.VocabSize, C, 1, xn, C, w.LMHead, C, 0, logits, c.VocabSize)
+	return logits, nil
+}
+
+// EmbeddingForward gathers rows of table [vocab, C] into out [len(ids), C];
+// padded slots (valid false) get zeros.
+func EmbeddingForward(out, table []float32, ids []int, valid []bool, C int) {
+	for i, id := range ids {
+		row := out[i*C : (i+1)*C]
+		if valid != nil && !valid[i] {
+			clear(row)
+			continue
+		}
+		copy(row, table[id*C:(id+1)*C])
+	}
+}
+
+// RMSNormForward computes out[n] = x[n] / sqrt(mean(x[n]²) + eps) · w for
+// each of N rows of x [N, C] (HF's LlamaRMSNorm in fp32). out may alias x.
+func RMSNormForward(out, x, w []float32, N, C int, eps float32) {
+	for n := 0; n < N; n++ {
+		row := x[n*C : (n+1)*C]
+		var ss float32
+		for _, v := range row {
+			ss += v * v
+		}
+		r := float32(1 / math.Sqrt(float64(ss/float32(C)+eps)))
+		o := out[n*C : (n+1)*C]
+		for i, v := range row {
+			o[i] = w[i] * (v * r)
+		}
+	}
+}
+
+// LinearForward computes out [N, l.Out] = x [N, l.In] · l.Wᵀ + l.B.
+func LinearForward(out, x []float32, l Linear, N int) {
+	tensor.Sgemm(false, true, N, l.Out, l.In, 1, x, l.In, l.W, l.In, 0, out, l.Out)
+	addBias(out, l.B, N)
+}
+
+// LinearAddForward computes out [N, l.Out] += x [N, l.In] · l.Wᵀ + l.B
+// (a linear layer feeding a residual connection).
+func LinearAddForward(out, x []float32, l Linear, N int) {
+	tensor.Sgemm(false, true, N, l.Out, l.In, 1, x, l.In, l.W, l.In, 1, out, l.Out)
+	addBias(out, l.B, N)
+}
+
+func addBias(out, b []float32, N int) {
+	if b == nil {
+		return
+	}
+	n := len(b)
+	for r := 0; r < N; r++ {
+		row := out[r*n : (r+1)*n]
+		for i, v := range b {
+			row[i] += v
+		}
+	}
+}
+
+// RopeForward rotates x [N, heads, D] in place by the rotary embedding
+// with tables cos, sin [N, D/2], in HF's rotate_half convention: the pair
+// (x[i], x[i+D/2]) turns by angle i.
+func RopeForward(x, cos, sin []float32, N, heads, D int) {
+	half := D / 2
+	for n := 0; n < N; n++ {
+		cs, sn := cos[n*half:(n+1)*half], sin[n*half:(n+1)*half]
+		for h := 0; h < heads; h++ {
+			v := x[(n*heads+h)*D : (n*heads+h+1)*D]
+			for i := 0; i < half; i++ {
+				x1, x2 := v[i], v[i+half]
+				v[i] = x1*cs[i] - x2*sn[i]
+				v[i+half] = x2*cs[i] + x1*sn[i]
+			}
+		}
+	}
+}
+
+// SwiGLUForward computes out = silu(gate) · up elementwise, silu(x) =
+// x·sigmoid(x). out may alias gate or up.
+func SwiGLUForward(out, gate, up []float32) {
+	for i, g := range gate {
+		out[i] = g / (1 + float32(math.Exp(float64(-g)))) * up[i]
+	}
+}
+
+// AttentionForward computes causal grouped-query attention for the T
+// newest slots of every row: out [B, T, H, D] from queries q [B, T, H, D]
+// and the keys and values of layer l in cache (which already hold the new
+// slots). Query head h reads key/value head h / (H / KVHeads). A query
+// attends to the real slots up to its own, and, when window > 0, only to
+// those fewer than window positions behind it. Padded queries get zeros.
+// Work is split over (row, head) pairs; each output is summed in a fixed
+// order, so results do not depend on the number of goroutines.
+func AttentionForward(out, q []float32, cache *Cache, l, B, T, H, window int) {
+	D := len(q) / (B * T * H)
+	KVH := len(cache.K[l]) / (cache.B * cache.MaxT * D)
+	group := H / KVH
+	start := cache.Len
+	scale := float32(1 / math.Sqrt(float64(D)))
+	parallelFor(B*H, func(lo, hi int) {
+		scores := make([]float32, start+T)
+		for bh := lo; bh < hi; bh++ {
+			b, h := bh/H, bh%H
+			kvBase := (b*KVH + h/group) * cache.MaxT * D
+			keys, vals := cache.K[l][kvBase:], cache.V[l][kvBase:]
+			mask := cache.Valid[b*cache.MaxT:]
+			posOf := cache.PosOf[b*cache.MaxT:]
+			for t := 0; t < T; t++ {
+				o := out[((b*T+t)*H+h)*D : ((b*T+t)*H+h+1)*D]
+				clear(o)
+				self := start + t
+				if !mask[self] {
+					continue
+				}
+				qv := q[((b*T+t)*H+h)*D : ((b*T+t)*H+h+1)*D]
+				qpos := posOf[self]
+				maxS := float32(math.Inf(-1))
+				for s := 0; s <= self; s++ {
+					if !mask[s] || (window > 0 && int(qpos-posOf[s]) >= window) {
+						scores[s] = float32(math.Inf(-1))
+						continue
+					}
+					kv := keys[s*D : (s+1)*D]
+					var dot float32
+					for i, a := range qv {
+						dot += a * kv[i]
+					}
+					dot *= scale
+					scores[s] = dot
+					if dot > maxS {
+						maxS = dot
+					}
+				}
+				var sum float32
+				for s := 0; s <= self; s++ {
+					if math.IsInf(float64(scores[s]), -1) {
+						scores[s] = 0
+						continue
+					}
+					e := float32(math.Exp(float64(scores[s] - maxS)))
+					scores[s] = e
+					sum += e
+				}
+				inv := 1 / sum
+				for s := 0; s <= self; s++ {
+					p := scores[s] * inv
+					if p == 0 {
+						continue
+					}
+					vv := vals[s*D : (s+1)*D]
+					for i := range o {
+						o[i] += p * vv[i]
+					}
+				}
+			}
+		}
+	})
+}
+
+// parallelFor splits [0, n) into contiguous chunks, one per CPU, and runs
+// f on each concurrently.
+func parallelFor(n int, f func(lo, hi int)) {
+	workers := runtime.GOMAXPROCS(0)
+	if workers > n {
+		workers = n
+	}
+	if workers <= 1 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		lo, hi := n*w/workers, n*(w+1)/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
+// CrossEntropy returns the mean of -log softmax(logits[i])[targets[i]] over
+// the rows of logits [len(targets), vocab] whose target is not negative.
+func CrossEntropy(logits []float32, targets []int, vocab int) float64 {
+	var total float64
+	n := 0
+	for i, tgt := range targets {
+		if tgt < 0 {
+			continue
+		}
+		row := logits[i*vocab : (i+1)*vocab]
+		maxV := math.Inf(-1)
+		for _, v := range row {
+			maxV = math.Max(maxV, float64(v))
+		}
+		var s float64
+		for _, v := range row {
+			s += math.Exp(float64(v) - maxV)
+		}
+		total += maxV + math.Log(s) - float64(row[tgt])
+		n++
+	}
+	if n == 0 {
+		return 0
+	}
+	return total / float64(n)
+}
