@@ -149,8 +149,9 @@ func parallelGemm(threads, mr, nr, m, n, k int, f func(i0, i1, j0, j1 int)) {
 // floats (the packed layouts below).
 type gemmKernel struct {
 	name       string
-	mr, nr     int // register tile
-	kc, mc, nc int // cache blocks; mc is a multiple of mr, nc of nr
+	mr, nr     int  // register tile
+	kc, mc, nc int  // cache blocks; mc is a multiple of mr, nc of nr
+	fastPack   bool // pack full panels with packFast (assembly) where it can
 	micro      func(kc int, a, b, c []float32, ldc int, alpha, beta float32)
 }
 
@@ -190,14 +191,14 @@ func gemmSerial(kern *gemmKernel, buf *gemmBuf, transA, transB bool, m, n, k int
 		nc := min(kern.nc, n-jc)
 		for pc := 0; pc < k; pc += kern.kc {
 			kc := min(kern.kc, k-pc)
-			packB(buf.b, transB, b, ldb, pc, jc, kc, nc, nr)
+			packB(kern.fastPack, buf.b, transB, b, ldb, pc, jc, kc, nc, nr)
 			betaBlock := beta
 			if pc > 0 {
 				betaBlock = 1
 			}
 			for ic := 0; ic < m; ic += kern.mc {
 				mc := min(kern.mc, m-ic)
-				packA(buf.a, transA, a, lda, ic, pc, mc, kc, mr)
+				packA(kern.fastPack, buf.a, transA, a, lda, ic, pc, mc, kc, mr)
 				for jr := 0; jr < nc; jr += nr {
 					nrr := min(nr, nc-jr)
 					bp := buf.b[jr*kc : (jr+nr)*kc]
@@ -233,10 +234,20 @@ func gemmSerial(kern *gemmKernel, buf *gemmBuf, transA, transB bool, m, n, k int
 // packA copies the mc×kc block of op(A) at (i0, p0) into dst as
 // ceil(mc/mr) panels; panel q holds rows q·mr… as kc steps of mr floats
 // (dst[q·mr·kc + p·mr + r] = op(A)[i0+q·mr+r][p0+p]), zero past row mc.
-func packA(dst []float32, transA bool, a []float32, lda, i0, p0, mc, kc, mr int) {
+// With fast, full panels go through packFast; the Go loops are the
+// reference it is tested against.
+func packA(fast bool, dst []float32, transA bool, a []float32, lda, i0, p0, mc, kc, mr int) {
 	for q := 0; q < mc; q += mr {
 		rows := min(mr, mc-q)
 		panel := dst[q*kc : (q+mr)*kc]
+		if rows == mr && fast {
+			if transA {
+				packFast(panel, a[p0*lda+i0+q:], false, lda, mr, kc)
+			} else {
+				packFast(panel, a[(i0+q)*lda+p0:], true, lda, mr, kc)
+			}
+			continue
+		}
 		if transA {
 			// op(A)[i][p] = a[p·lda+i]: each step is a contiguous run.
 			for p := 0; p < kc; p++ {
@@ -264,10 +275,18 @@ func packA(dst []float32, transA bool, a []float32, lda, i0, p0, mc, kc, mr int)
 // packB copies the kc×nc block of op(B) at (p0, j0) into dst as
 // ceil(nc/nr) panels; panel q holds columns q·nr… as kc steps of nr floats
 // (dst[q·nr·kc + p·nr + j] = op(B)[p0+p][j0+q·nr+j]), zero past column nc.
-func packB(dst []float32, transB bool, b []float32, ldb, p0, j0, kc, nc, nr int) {
+func packB(fast bool, dst []float32, transB bool, b []float32, ldb, p0, j0, kc, nc, nr int) {
 	for q := 0; q < nc; q += nr {
 		cols := min(nr, nc-q)
 		panel := dst[q*kc : (q+nr)*kc]
+		if cols == nr && fast {
+			if transB {
+				packFast(panel, b[(j0+q)*ldb+p0:], true, ldb, nr, kc)
+			} else {
+				packFast(panel, b[p0*ldb+j0+q:], false, ldb, nr, kc)
+			}
+			continue
+		}
 		if !transB {
 			for p := 0; p < kc; p++ {
 				src := b[(p0+p)*ldb+j0+q:]

@@ -157,3 +157,83 @@ func runGemmCaseRef(t *testing.T, tc gemmCase, seed uint64) {
 		}
 	}
 }
+
+// TestSgemmDeterministic checks that results are bit-identical for every
+// thread count, as the trainer's resume needs.
+func TestSgemmDeterministic(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, kern := range AvailableKernels() {
+		for _, s := range [][3]int{{301, 97, 530}, {50, 700, 300}, {29, 33, 1000}} {
+			m, n, k := s[0], s[1], s[2]
+			a, b := randSlice(r, m*k), randSlice(r, k*n)
+			c0 := randSlice(r, m*n)
+			var first []float32
+			for threads := 1; threads <= 5; threads++ {
+				c := append([]float32(nil), c0...)
+				Config{Kernel: kern, Threads: threads}.Sgemm(false, true, m, n, k, 0.75, a, k, b, k, 0.5, c, n)
+				if first == nil {
+					first = c
+					continue
+				}
+				for i := range c {
+					if math.Float32bits(c[i]) != math.Float32bits(first[i]) {
+						t.Fatalf("%v %v: threads=%d C[%d]=%v, threads=1 gave %v", kern, s, threads, i, c[i], first[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestSgemmBadArgsPanic(t *testing.T) {
+	a := make([]float32, 12)
+	cases := []struct {
+		name string
+		f    func()
+	}{
+		{"short a", func() { Sgemm(false, false, 4, 3, 4, 1, a, 4, a, 3, 0, a, 3) }},
+		{"small lda", func() { Sgemm(false, false, 2, 2, 3, 1, a, 2, a, 2, 0, a, 2) }},
+		{"negative m", func() { Sgemm(false, false, -1, 2, 2, 1, a, 2, a, 2, 0, a, 2) }},
+		{"short c", func() { Sgemm(false, false, 3, 3, 1, 1, a, 1, a, 3, 0, a[:8], 3) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("no panic")
+				}
+			}()
+			tc.f()
+		})
+	}
+}
+
+func TestSgemmZeroK(t *testing.T) {
+	c := []float32{1, 2, 3, 4}
+	Sgemm(false, false, 2, 2, 0, 1, nil, 1, nil, 2, 2, c, 2)
+	if c[0] != 2 || c[3] != 8 {
+		t.Fatalf("k=0, beta=2: got %v, want C doubled", c)
+	}
+	Sgemm(false, false, 2, 2, 0, 1, nil, 1, nil, 2, 0, c, 2)
+	if c[0] != 0 || c[3] != 0 {
+		t.Fatalf("k=0, beta=0: got %v, want zeros", c)
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	t.Setenv("GANTRY_KERNEL", "generic")
+	t.Setenv("GANTRY_THREADS", "3")
+	c, err := ConfigFromEnv()
+	if err != nil || c.Kernel != KernelGeneric || c.Threads != 3 {
+		t.Fatalf("got %+v, %v; want generic, 3 threads", c, err)
+	}
+	t.Setenv("GANTRY_KERNEL", "sse9")
+	if _, err := ConfigFromEnv(); err == nil {
+		t.Fatal("unknown kernel: no error")
+	}
+	t.Setenv("GANTRY_KERNEL", "")
+	t.Setenv("GANTRY_THREADS", "-2")
+	if _, err := ConfigFromEnv(); err == nil {
+		t.Fatal("negative threads: no error")
+	}
+}

@@ -99,27 +99,49 @@ func kernel(b *bytes.Buffer, t tile) {
 			p("\tVXORPS Y%d, Y%d, Y%d", i, i, i)
 		}
 	}
-	p("loop:")
-	for v := 0; v < t.nv; v++ {
-		p("\tVMOVUPS %d(DI), %s%d", v*vbytes, t.reg, bvec+v)
-	}
-	for r := 0; r < t.mr; r++ {
-		if t.bf16 {
-			for v := 0; v < t.nv; v++ {
-				p("\t%s", vdpbf16psBcst(r*t.nv+v, bvec+v, "SI", r*4))
-			}
-			continue
-		}
-		br := bc + r%2
-		p("\tVBROADCASTSS %d(SI), %s%d", r*4, t.reg, br)
+	// One k step: load the B row, then multiply-add each A broadcast.
+	step := func(u int) {
 		for v := 0; v < t.nv; v++ {
-			p("\tVFMADD231PS %s%d, %s%d, %s%d", t.reg, bvec+v, t.reg, br, t.reg, r*t.nv+v)
+			p("\tVMOVUPS %d(DI), %s%d", u*t.nv*vbytes+v*vbytes, t.reg, bvec+v)
+		}
+		for r := 0; r < t.mr; r++ {
+			if t.bf16 {
+				for v := 0; v < t.nv; v++ {
+					p("\t%s", vdpbf16psBcst(r*t.nv+v, bvec+v, "SI", u*t.mr*4+r*4))
+				}
+				continue
+			}
+			br := bc + r%2
+			p("\tVBROADCASTSS %d(SI), %s%d", u*t.mr*4+r*4, t.reg, br)
+			for v := 0; v < t.nv; v++ {
+				p("\tVFMADD231PS %s%d, %s%d, %s%d", t.reg, bvec+v, t.reg, br, t.reg, r*t.nv+v)
+			}
 		}
 	}
+	// The main loop runs 4 steps an iteration; the tail loop the rest.
+	p("\tMOVQ CX, BX")
+	p("\tSHRQ $2, BX")
+	p("\tANDQ $3, CX")
+	p("\tTESTQ BX, BX")
+	p("\tJZ tail")
+	p("loop4:")
+	for u := 0; u < 4; u++ {
+		step(u)
+	}
+	p("\tADDQ $%d, SI", 4*t.mr*4)
+	p("\tADDQ $%d, DI", 4*t.nv*vbytes)
+	p("\tDECQ BX")
+	p("\tJNZ loop4")
+	p("tail:")
+	p("\tTESTQ CX, CX")
+	p("\tJZ done")
+	p("loop1:")
+	step(0)
 	p("\tADDQ $%d, SI", t.mr*4)
 	p("\tADDQ $%d, DI", t.nv*vbytes)
 	p("\tDECQ CX")
-	p("\tJNZ loop")
+	p("\tJNZ loop1")
+	p("done:")
 	// Epilogue: scale by alpha, then add beta·C unless beta is ±0.
 	p("\tVBROADCASTSS alpha+40(FP), %s%d", t.reg, bc)
 	for i := 0; i < nacc; i++ {

@@ -29,7 +29,7 @@ var (
 // avx512Kernel: 14×32 tile (28 zmm accumulators). The 32-column B
 // micro-panel (kc·128 bytes) stays in L1 while the A block streams from L2.
 var avx512Kernel = &gemmKernel{
-	name: "avx512", mr: 14, nr: 32, kc: 256, mc: 14 * 24, nc: 4096,
+	name: "avx512", mr: 14, nr: 32, kc: 256, mc: 14 * 24, nc: 4096, fastPack: true,
 	micro: func(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
 		sgemmKernelAVX512(kc, &a[0], &b[0], &c[0], ldc, alpha, beta)
 	},
@@ -37,7 +37,7 @@ var avx512Kernel = &gemmKernel{
 
 // avx2Kernel: 6×16 tile (12 ymm accumulators).
 var avx2Kernel = &gemmKernel{
-	name: "avx2", mr: 6, nr: 16, kc: 256, mc: 6 * 48, nc: 4096,
+	name: "avx2", mr: 6, nr: 16, kc: 256, mc: 6 * 48, nc: 4096, fastPack: true,
 	micro: func(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
 		sgemmKernelAVX2(kc, &a[0], &b[0], &c[0], ldc, alpha, beta)
 	},

@@ -11,3 +11,6 @@ func (k Kernel) impl() *gemmKernel {
 	}
 	return nil
 }
+
+// packFast has no fast path off amd64.
+func packFast(dst, src []float32, transposed bool, ld, w, kc int) bool { return false }

@@ -1,0 +1,49 @@
+//go:build amd64 && !purego
+
+package tensor
+
+//go:noescape
+func packTransposedAVX(dst, src *float32, ld, rows, kc, w int)
+
+//go:noescape
+func packTransposed8AVX(dst, src *float32, ld, kc8, w int)
+
+//go:noescape
+func packCopyAVX(dst, src *float32, ld, w, kc int)
+
+// packFast packs a full panel (all w rows or columns present) with the
+// AVX copy loops and reports whether it did: it declines when the CPU
+// lacks AVX2 or the panel is empty. transposed selects the strided form
+// dst[p·w+r] = src[r·ld+p]; otherwise dst[p·w+j] = src[p·ld+j].
+// The caller has checked that src holds every element read.
+func packFast(dst, src []float32, transposed bool, ld, w, kc int) bool {
+	if !hasAVX2 || kc == 0 || w == 0 {
+		return false
+	}
+	_ = dst[kc*w-1]
+	if transposed {
+		_ = src[(w-1)*ld+kc-1]
+		kc8 := kc &^ 7
+		if w < 8 || kc8 == 0 {
+			packTransposedAVX(&dst[0], &src[0], ld, w, kc, w)
+			return true
+		}
+		// Blocks of eight rows; a last partial block overlaps the one
+		// before it, rewriting a few rows with the same values.
+		for r0 := 0; r0 < w; r0 += 8 {
+			r0 = min(r0, w-8)
+			packTransposed8AVX(&dst[r0], &src[r0*ld], ld, kc8, w)
+		}
+		if kc8 < kc {
+			for r := 0; r < w; r++ {
+				for p := kc8; p < kc; p++ {
+					dst[p*w+r] = src[r*ld+p]
+				}
+			}
+		}
+	} else {
+		_ = src[(kc-1)*ld+w-1]
+		packCopyAVX(&dst[0], &src[0], ld, w, kc)
+	}
+	return true
+}

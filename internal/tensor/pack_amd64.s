@@ -1,0 +1,170 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func packTransposedAVX(dst, src *float32, ld, rows, kc, w int)
+// dst[p*w + r] = src[r*ld + p] for r < rows, p < kc (rows ≤ w).
+// Reads each source row front to back, four floats at a time, and
+// scatters them down the panel with stride w.
+TEXT ·packTransposedAVX(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R8
+	SHLQ $2, R8             // source row stride in bytes
+	MOVQ rows+24(FP), R9
+	MOVQ kc+32(FP), R10
+	MOVQ w+40(FP), R11
+	SHLQ $2, R11            // panel step in bytes
+	LEAQ (R11)(R11*2), R12  // 3 steps
+	TESTQ R9, R9
+	JZ tdone
+trow:
+	MOVQ SI, AX             // this row's source
+	MOVQ DI, BX             // this row's column in the panel
+	MOVQ R10, CX
+	SHRQ $2, CX
+	JZ ttail
+tloop4:
+	VMOVUPS (AX), X0
+	VMOVSS X0, (BX)
+	VEXTRACTPS $1, X0, (BX)(R11*1)
+	VEXTRACTPS $2, X0, (BX)(R11*2)
+	VEXTRACTPS $3, X0, (BX)(R12*1)
+	ADDQ $16, AX
+	LEAQ (BX)(R11*4), BX
+	DECQ CX
+	JNZ tloop4
+ttail:
+	MOVQ R10, CX
+	ANDQ $3, CX
+	JZ tnext
+tloop1:
+	MOVL (AX), DX
+	MOVL DX, (BX)
+	ADDQ $4, AX
+	ADDQ R11, BX
+	DECQ CX
+	JNZ tloop1
+tnext:
+	ADDQ R8, SI
+	ADDQ $4, DI
+	DECQ R9
+	JNZ trow
+tdone:
+	RET
+
+// func packCopyAVX(dst, src *float32, ld, w, kc int)
+// dst[p*w + j] = src[p*ld + j] for j < w, p < kc: kc rows of w floats
+// copied into a dense panel.
+TEXT ·packCopyAVX(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R8
+	SHLQ $2, R8
+	MOVQ w+24(FP), R9
+	MOVQ kc+32(FP), R10
+	TESTQ R10, R10
+	JZ cdone
+crow:
+	MOVQ SI, AX
+	MOVQ R9, CX
+	CMPQ CX, $8
+	JB c4
+c8:
+	VMOVUPS (AX), Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, AX
+	ADDQ $32, DI
+	SUBQ $8, CX
+	CMPQ CX, $8
+	JAE c8
+c4:
+	CMPQ CX, $4
+	JB c1
+	VMOVUPS (AX), X0
+	VMOVUPS X0, (DI)
+	ADDQ $16, AX
+	ADDQ $16, DI
+	SUBQ $4, CX
+c1:
+	TESTQ CX, CX
+	JZ cnext
+	MOVL (AX), DX
+	MOVL DX, (DI)
+	ADDQ $4, AX
+	ADDQ $4, DI
+	DECQ CX
+	JMP c1
+cnext:
+	ADDQ R8, SI
+	DECQ R10
+	JNZ crow
+	VZEROUPPER
+cdone:
+	RET
+
+// func packTransposed8AVX(dst, src *float32, ld, kc8, w int)
+// dst[p*w + r] = src[r*ld + p] for r < 8, p < kc8 (a multiple of 8):
+// eight source rows, transposed eight steps at a time in registers.
+TEXT ·packTransposed8AVX(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R8
+	SHLQ $2, R8                // source row stride, bytes
+	LEAQ (R8)(R8*2), R9        // 3 rows
+	MOVQ kc8+24(FP), CX
+	SHRQ $3, CX
+	JZ t8done
+	MOVQ w+32(FP), R11
+	SHLQ $2, R11               // panel step, bytes
+	LEAQ (R11)(R11*2), R12     // 3 steps
+t8loop:
+	LEAQ (SI)(R8*4), AX
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(R8*1), Y1
+	VMOVUPS (SI)(R8*2), Y2
+	VMOVUPS (SI)(R9*1), Y3
+	VMOVUPS (AX), Y4
+	VMOVUPS (AX)(R8*1), Y5
+	VMOVUPS (AX)(R8*2), Y6
+	VMOVUPS (AX)(R9*1), Y7
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+	VSHUFPS $0x44, Y10, Y8, Y0
+	VSHUFPS $0xEE, Y10, Y8, Y1
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xEE, Y11, Y9, Y3
+	VSHUFPS $0x44, Y14, Y12, Y4
+	VSHUFPS $0xEE, Y14, Y12, Y5
+	VSHUFPS $0x44, Y15, Y13, Y6
+	VSHUFPS $0xEE, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	LEAQ (DI)(R11*4), BX
+	VMOVUPS Y8, (DI)
+	VMOVUPS Y9, (DI)(R11*1)
+	VMOVUPS Y10, (DI)(R11*2)
+	VMOVUPS Y11, (DI)(R12*1)
+	VMOVUPS Y12, (BX)
+	VMOVUPS Y13, (BX)(R11*1)
+	VMOVUPS Y14, (BX)(R11*2)
+	VMOVUPS Y15, (BX)(R12*1)
+	ADDQ $32, SI
+	LEAQ (BX)(R11*4), DI
+	DECQ CX
+	JNZ t8loop
+	VZEROUPPER
+t8done:
+	RET
