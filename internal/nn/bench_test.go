@@ -1,0 +1,55 @@
+package nn
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+)
+
+// benchStep times one training step (ZeroGrad, ForwardBackward, AdamW) of
+// a preset's shape and reports tokens/s and achieved GFLOP/s.
+func benchStep(b *testing.B, preset string, method Method, B, T int) {
+	cfg := benchPresets[preset]
+	w := RandomWeights(&cfg, 1)
+	n, err := New(&cfg, w, Options{Method: method, LoRARank: 8, LoRAAlpha: 8, LoRADropout: 0.1, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	batch := &Batch{B: B, T: T, Tokens: make([]int32, B*T), Targets: make([]int32, B*T)}
+	for i := range batch.Tokens {
+		batch.Tokens[i] = int32(rng.IntN(cfg.VocabSize))
+		batch.Targets[i] = int32(rng.IntN(cfg.VocabSize))
+	}
+	opt := NewAdamW(n.Params())
+	ctx := context.Background()
+	step := func() {
+		n.ZeroGrad()
+		if _, _, err := n.ForwardBackward(ctx, batch, 1/float32(B*T)); err != nil {
+			b.Fatal(err)
+		}
+		opt.Step(1e-4)
+	}
+	step() // allocate activations
+	b.ResetTimer()
+	for b.Loop() {
+		step()
+	}
+	sec := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(float64(B*T)/sec, "tokens/s")
+	b.ReportMetric(n.StepFLOPs(batch)/sec/1e9, "GFLOP/s")
+}
+
+func BenchmarkTrainStepTiny(b *testing.B) {
+	for _, m := range []Method{LoRA, TFew, Vanilla} {
+		b.Run(string(m), func(b *testing.B) { benchStep(b, "tiny", m, 4, 64) })
+	}
+}
+
+// BenchmarkTrainStepSmolLM2 is the performance target's shape: smollm2-135m,
+// batch 8 of 256 tokens.
+func BenchmarkTrainStepSmolLM2(b *testing.B) {
+	for _, m := range []Method{LoRA, TFew, Vanilla} {
+		b.Run(string(m), func(b *testing.B) { benchStep(b, "smollm2-135m", m, 8, 256) })
+	}
+}
