@@ -1,7 +1,6 @@
 package model
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -97,9 +96,12 @@ type InitOptions struct {
 	// DType is the on-disk dtype of the weights: F32 (the default), F16 or BF16.
 	DType safetensors.DType
 	// TokenizerJSON and TokenizerConfigJSON are written as tokenizer.json and
-	// tokenizer_config.json when TokenizerJSON is not nil. The tokenizer's
-	// vocabulary size then sets vocab_size, and its bos/eos tokens the ids.
+	// tokenizer_config.json when TokenizerJSON is not nil.
 	TokenizerJSON, TokenizerConfigJSON []byte
+	// VocabSize, when positive, replaces the config's vocab_size (set it to
+	// the tokenizer's), and BOS and EOS, when not nil, its token ids.
+	VocabSize int
+	BOS, EOS  *int
 	// RandomNorms draws RMSNorm weights around 1 and biases around 0
 	// instead of HF's exact ones and zeros, so that numerical tests
 	// exercise them.
@@ -121,18 +123,14 @@ func Init(ctx context.Context, dir string, opts InitOptions) error {
 		}
 	}
 	cfgMap = cloneMap(cfgMap)
-	if opts.TokenizerJSON != nil {
-		info, err := TokenizerInfo(opts.TokenizerJSON, opts.TokenizerConfigJSON)
-		if err != nil {
-			return err
-		}
-		cfgMap["vocab_size"] = info.VocabSize
-		if info.BOS >= 0 {
-			cfgMap["bos_token_id"] = info.BOS
-		}
-		if info.EOS >= 0 {
-			cfgMap["eos_token_id"] = info.EOS
-		}
+	if opts.VocabSize > 0 {
+		cfgMap["vocab_size"] = opts.VocabSize
+	}
+	if opts.BOS != nil {
+		cfgMap["bos_token_id"] = *opts.BOS
+	}
+	if opts.EOS != nil {
+		cfgMap["eos_token_id"] = *opts.EOS
 	}
 	cfgJSON, err := json.MarshalIndent(cfgMap, "", "  ")
 	if err != nil {
@@ -252,95 +250,6 @@ func tensorShapes(c *Config) map[string][]int {
 		}
 	}
 	return out
-}
-
-// TokenizerFacts are what a model config needs from a tokenizer.
-type TokenizerFacts struct {
-	VocabSize int // one more than the largest token id
-	BOS, EOS  int // -1 when the tokenizer config names none
-}
-
-// TokenizerInfo reads the vocabulary size (largest id in model.vocab or
-// added_tokens, plus one) from a tokenizer.json, and the ids of the
-// bos_token and eos_token that tokenizer_config.json names (cfgJSON may be
-// nil).
-func TokenizerInfo(tokJSON, cfgJSON []byte) (TokenizerFacts, error) {
-	f := TokenizerFacts{BOS: -1, EOS: -1}
-	var tok struct {
-		Model struct {
-			Vocab json.RawMessage `json:"vocab"`
-		} `json:"model"`
-		AddedTokens []struct {
-			ID      int    `json:"id"`
-			Content string `json:"content"`
-		} `json:"added_tokens"`
-	}
-	if err := json.Unmarshal(tokJSON, &tok); err != nil {
-		return f, fmt.Errorf("tokenizer.json: %w", err)
-	}
-	ids := map[string]int{}
-	maxID := -1
-	v := bytes.TrimSpace(tok.Model.Vocab)
-	switch {
-	case len(v) > 0 && v[0] == '{': // BPE, WordPiece: token → id
-		var m map[string]int
-		if err := json.Unmarshal(v, &m); err != nil {
-			return f, fmt.Errorf("tokenizer.json: model.vocab: %w", err)
-		}
-		for t, id := range m {
-			ids[t] = id
-			maxID = max(maxID, id)
-		}
-	case len(v) > 0 && v[0] == '[': // Unigram: [[piece, score], ...]
-		var l [][]any
-		if err := json.Unmarshal(v, &l); err != nil {
-			return f, fmt.Errorf("tokenizer.json: model.vocab: %w", err)
-		}
-		for i, e := range l {
-			if len(e) > 0 {
-				if s, ok := e[0].(string); ok {
-					ids[s] = i
-				}
-			}
-		}
-		maxID = len(l) - 1
-	}
-	for _, a := range tok.AddedTokens {
-		ids[a.Content] = a.ID
-		maxID = max(maxID, a.ID)
-	}
-	if maxID < 0 || maxID >= maxVocab {
-		return f, fmt.Errorf("tokenizer.json: vocabulary size %d is out of range", maxID+1)
-	}
-	f.VocabSize = maxID + 1
-	if cfgJSON != nil {
-		var cfg map[string]json.RawMessage
-		if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
-			return f, fmt.Errorf("tokenizer_config.json: %w", err)
-		}
-		lookup := func(key string) int {
-			raw, ok := cfg[key]
-			if !ok {
-				return -1
-			}
-			var s string
-			if json.Unmarshal(raw, &s) != nil {
-				var obj struct {
-					Content string `json:"content"`
-				}
-				if json.Unmarshal(raw, &obj) != nil {
-					return -1
-				}
-				s = obj.Content
-			}
-			if id, ok := ids[s]; ok && s != "" {
-				return id
-			}
-			return -1
-		}
-		f.BOS, f.EOS = lookup("bos_token"), lookup("eos_token")
-	}
-	return f, nil
 }
 
 func cloneMap(m map[string]any) map[string]any {
