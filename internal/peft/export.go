@@ -88,6 +88,9 @@ func Export(ctx context.Context, baseDir, adapterDir, outDir string, opt ExportO
 			os.RemoveAll(tmp)
 		}
 	}()
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
 
 	entries, err := os.ReadDir(baseDir)
 	if err != nil {

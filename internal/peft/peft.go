@@ -198,8 +198,8 @@ func (a *Adapter) Save(dir string) error {
 	return WriteFileAtomic(filepath.Join(dir, name), append(b, '\n'))
 }
 
-// WriteFileAtomic writes data to path through a temporary file in the same
-// directory, fsynced and renamed over path.
+// WriteFileAtomic writes data to path (mode 0644) through a temporary file
+// in the same directory, fsynced and renamed over path.
 func WriteFileAtomic(path string, data []byte) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -212,6 +212,9 @@ func WriteFileAtomic(path string, data []byte) (err error) {
 		}
 	}()
 	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Chmod(0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err = tmp.Sync(); err != nil {
