@@ -6,11 +6,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/gantryml/gantry/internal/hub"
 	"github.com/gantryml/gantry/internal/model"
 	"github.com/gantryml/gantry/internal/peft"
 	"github.com/gantryml/gantry/internal/safetensors"
@@ -219,4 +221,42 @@ type tokenizerSummary struct {
 	VocabSize int    `json:"vocab_size"`
 	BOS       *int   `json:"bos_token_id,omitempty"`
 	EOS       *int   `json:"eos_token_id,omitempty"`
+}
+
+// runModelPull implements "gantry model pull": download a Hugging Face
+// repository into a directory, resuming and verifying.
+func runModelPull(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("gantry model pull", flag.ContinueOnError)
+	var c hub.Client
+	var revision, out string
+	var include stringList
+	fs.StringVar(&revision, "revision", "main", "branch, tag or commit")
+	fs.StringVar(&out, "out", "", "output directory")
+	fs.StringVar(&c.Endpoint, "endpoint", "", "hub URL (default $HF_ENDPOINT or "+hub.DefaultEndpoint+")")
+	fs.StringVar(&c.Token, "token", "", "access token (default $HF_TOKEN)")
+	fs.Var(&include, "include", "download only files matching this glob (repeatable), e.g. '*.json'")
+	// Flags may follow the repository id.
+	var repo string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		repo, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if repo == "" && fs.NArg() == 1 {
+		repo = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		return fmt.Errorf("usage: gantry model pull ORG/NAME --out DIR [--revision R] [--endpoint URL] [--token T]")
+	}
+	if repo == "" || out == "" {
+		return fmt.Errorf("usage: gantry model pull ORG/NAME --out DIR [--revision R] [--endpoint URL] [--token T]")
+	}
+	c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	res, err := c.Pull(ctx, repo, revision, out, hub.PullOptions{Include: include})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "pulled %s@%s into %s: %d downloaded, %d already complete, %d bytes\n",
+		repo, res.Revision, out, len(res.Downloaded), len(res.Skipped), res.Bytes)
+	return nil
 }
