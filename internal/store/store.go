@@ -22,6 +22,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrPrecondition: the row's ETag is not the one the caller expected.
 	ErrPrecondition = errors.New("etag mismatch")
+	// ErrInvalidPage: a ListQuery's Page is not a token the store made for
+	// that sort order, or its SortBy is not supported by the list.
+	ErrInvalidPage = errors.New("invalid page token or sort order")
 )
 
 // Store is a database holding Gantry's state. It is safe for concurrent use.

@@ -1,0 +1,12 @@
+DROP TABLE jobs;
+DROP TABLE job_queues;
+DROP TABLE retry_tokens;
+DROP TABLE work_request_errors;
+DROP TABLE work_request_logs;
+DROP TABLE work_requests;
+DROP TABLE clusters;
+DROP TABLE models;
+DROP TABLE compartments;
+DROP TABLE api_keys;
+DROP TABLE users;
+DROP TABLE tenancies;

@@ -1,0 +1,101 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/gantryml/gantry/internal/core"
+	"github.com/gantryml/gantry/internal/store"
+	"github.com/gantryml/gantry/internal/store/storetest"
+)
+
+func openTemp(t *testing.T) store.Store {
+	t.Helper()
+	st, err := Open(t.Context(), filepath.Join(t.TempDir(), "gantry.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, openTemp)
+}
+
+// TestReopen closes a database and opens the same file again: everything
+// committed is there, and the migrations are not applied twice.
+func TestReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gantry.db")
+	st, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &core.Model{ID: "m1", TenancyID: "t", CompartmentID: "c", DisplayName: "n", Version: "1", Type: core.ModelTypeCustom, LifecycleState: core.ModelCreating}
+	if err := st.InsertModel(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	j := &core.Job{Kind: "fine-tune", ResourceID: "m1"}
+	if err := st.EnqueueJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err = Open(ctx, path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer st.Close()
+	got, err := st.GetModel(ctx, "m1")
+	if err != nil || got.ETag != m.ETag {
+		t.Fatalf("model after reopen: %+v, %v", got, err)
+	}
+	gj, err := st.GetJob(ctx, j.ID)
+	if err != nil || gj.State != core.JobQueued {
+		t.Fatalf("job after reopen: %+v, %v", gj, err)
+	}
+	v, err := st.SchemaVersion(ctx)
+	if err != nil || v != 1 {
+		t.Fatalf("schema version %d, %v", v, err)
+	}
+}
+
+// TestMigrateDown undoes every migration and applies them again.
+func TestMigrateDown(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gantry.db")
+	st, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MigrateDown(ctx, 0); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+	if v, _ := st.SchemaVersion(ctx); v != 0 {
+		t.Fatalf("version after down: %d", v)
+	}
+	if _, err := st.GetModel(ctx, "x"); err == nil {
+		t.Fatal("models table still there after down")
+	}
+	st.Close()
+	st, err = Open(ctx, path)
+	if err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+	defer st.Close()
+	if err := st.InsertModel(ctx, &core.Model{ID: "m", Type: core.ModelTypeCustom}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	for _, p := range []string{"", "a?b", filepath.Join(t.TempDir(), "missing-dir", "x", "gantry.db")} {
+		if st, err := Open(t.Context(), p); err == nil {
+			st.Close()
+			t.Errorf("Open(%q) succeeded", p)
+		}
+	}
+}
