@@ -46,6 +46,7 @@ func fingerprint(opt LoopOptions, trainEx, valEx []Example, params []*nn.Param) 
 	fmt.Fprintf(h, "epochs=%d lr=%v batch=%d sched=%q warmup=%d clip=%v patience=%d threshold=%v log=%d seed=%d shuffle=%v\n",
 		opt.Epochs, opt.LearningRate, opt.BatchSize, opt.LRSchedule, opt.WarmupSteps, opt.MaxGradNorm,
 		opt.EarlyStoppingPatience, opt.EarlyStoppingThreshold, opt.LogInterval, opt.Seed, opt.Shuffle)
+	fmt.Fprintf(h, "key %q\n", opt.RunKey)
 	var buf [4]byte
 	for _, set := range [][]Example{trainEx, valEx} {
 		fmt.Fprintf(h, "set %d\n", len(set))

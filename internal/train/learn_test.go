@@ -19,7 +19,14 @@ func tinyModelDir(t testing.TB, seed uint64) string {
 	t.Helper()
 	dir := t.TempDir()
 	tj, cj := tokenizer.ByteLevelFiles()
-	if err := model.Init(context.Background(), dir, model.InitOptions{Preset: "tiny", Seed: seed, TokenizerJSON: tj, TokenizerConfigJSON: cj}); err != nil {
+	tok, err := tokenizer.Parse(tj, cj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bos, _ := tok.BOS()
+	eos, _ := tok.EOS()
+	if err := model.Init(context.Background(), dir, model.InitOptions{Preset: "tiny", Seed: seed, TokenizerJSON: tj, TokenizerConfigJSON: cj,
+		VocabSize: tok.VocabSize(), BOS: &bos, EOS: &eos}); err != nil {
 		t.Fatal(err)
 	}
 	return dir

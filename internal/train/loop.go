@@ -69,6 +69,9 @@ type LoopOptions struct {
 	CheckpointDir          string // "" : no checkpoints
 	CheckpointEvery        int    // steps; 0: epoch ends only
 	Resume                 bool   // continue from CheckpointDir's latest checkpoint if there is one
+	// RunKey describes whatever else the run depends on (method, model);
+	// a checkpoint resumes only a run with the same key, settings and data.
+	RunKey string
 
 	Metrics    io.Writer      // JSON Lines of every Metrics point
 	OnMetrics  func(Metrics)  // called for every Metrics point

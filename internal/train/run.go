@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -194,6 +195,10 @@ func RunModel(ctx context.Context, cfg *model.Config, w *model.Weights, tok Toke
 	}
 	optim := nn.NewAdamW(net.Params())
 	optim.WeightDecay = opt.WeightDecay
+	cfgJSON, _ := json.Marshal(cfg)
+	opt.RunKey = fmt.Sprintf("method=%s r=%d alpha=%v dropout=%v targets=%q last=%d wd=%v maxlen=%d init=%q model=%s %s",
+		opt.Method, opt.LoRARank, opt.LoRAAlpha, opt.LoRADropout, opt.LoRATargets, opt.NumLastLayers, opt.WeightDecay,
+		opt.MaxSeqLen, opt.InitAdapter, cfgJSON, opt.RunKey)
 	fr, err := Fit(ctx, net, optim, trainEx, valEx, opt.LoopOptions)
 	if err != nil {
 		return nil, err
