@@ -1,7 +1,6 @@
 package tokenizer
 
 import (
-	"encoding/json"
 	"fmt"
 	"sync"
 	"unicode/utf8"
@@ -47,9 +46,9 @@ func newBPE(m modelJSON) (*bpe, error) {
 	if m.Dropout != nil && *m.Dropout > 0 {
 		return nil, fmt.Errorf("model: %w: BPE dropout %v", ErrUnsupported, *m.Dropout)
 	}
-	var vocab map[string]int
-	if err := json.Unmarshal(m.Vocab, &vocab); err != nil {
-		return nil, fmt.Errorf("model.vocab: %w", err)
+	vocab, err := parseVocab(m.Vocab)
+	if err != nil {
+		return nil, err
 	}
 	b := &bpe{
 		vocab:        vocab,

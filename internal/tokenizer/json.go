@@ -104,45 +104,6 @@ func (f *specialField) UnmarshalJSON(b []byte) error {
 // merge apply: the two halves of one BPE merge rule.
 type mergePair struct{ a, b string }
 
-// parseMerges reads model.merges in either format: ["a b", ...] (the
-// original) or [["a", "b"], ...] (tokenizers >= 0.20, which allows spaces
-// inside tokens).
-func parseMerges(raw json.RawMessage) ([]mergePair, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return nil, nil
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, fmt.Errorf("model.merges: %w", err)
-	}
-	out := make([]mergePair, len(items))
-	for i, it := range items {
-		it = bytes.TrimSpace(it)
-		if len(it) > 0 && it[0] == '"' {
-			var s string
-			if err := json.Unmarshal(it, &s); err != nil {
-				return nil, fmt.Errorf("model.merges[%d]: %w", i, err)
-			}
-			a, b, ok := cutSpace(s)
-			if !ok {
-				return nil, fmt.Errorf("model.merges[%d] = %q: want two tokens separated by a space", i, s)
-			}
-			out[i] = mergePair{a, b}
-			continue
-		}
-		var pair []string
-		if err := json.Unmarshal(it, &pair); err != nil {
-			return nil, fmt.Errorf("model.merges[%d]: %w", i, err)
-		}
-		if len(pair) != 2 {
-			return nil, fmt.Errorf("model.merges[%d]: want a pair, got %d items", i, len(pair))
-		}
-		out[i] = mergePair{pair[0], pair[1]}
-	}
-	return out, nil
-}
-
 // cutSpace splits a legacy "a b" merge at its first space, as the Rust
 // library does.
 func cutSpace(s string) (a, b string, ok bool) {
