@@ -40,8 +40,6 @@ func (cfg Config) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []flo
 	cfg = cfg.Resolve()
 	kern := cfg.Kernel.impl()
 	parallelGemm(cfg.Threads, kern.mr, kern.nr, m, n, k, func(i0, i1, j0, j1 int) {
-		buf := getBuf(kern)
-		defer gemmBufs.Put(buf)
 		ao, bo := i0*lda, j0
 		if transA {
 			ao = i0
@@ -49,7 +47,17 @@ func (cfg Config) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []flo
 		if transB {
 			bo = j0 * ldb
 		}
-		gemmSerial(kern, buf, transA, transB, i1-i0, j1-j0, k, alpha, a[ao:], lda, b[bo:], ldb, beta, c[i0*ldc+j0:], ldc)
+		as, bs := a[ao:], b[bo:]
+		pl := gemmPlan{
+			kern: kern, kunit: 1,
+			packA: func(dst []float32, i0, p0, mc, kc int) {
+				packA(kern.fastPack, dst, transA, as, lda, i0, p0, mc, kc, kern.mr)
+			},
+			packB: func(dst []float32, p0, j0, kc, nc int) {
+				packB(kern.fastPack, dst, transB, bs, ldb, p0, j0, kc, nc, kern.nr)
+			},
+		}
+		gemmSerial(pl, i1-i0, j1-j0, k, alpha, beta, c[i0*ldc+j0:], ldc)
 	})
 }
 
@@ -179,38 +187,54 @@ func getBuf(k *gemmKernel) *gemmBuf {
 	return buf
 }
 
-// gemmSerial runs C = alpha·op(A)·op(B) + beta·C on one goroutine with
-// the GotoBLAS loop nest: NC columns of B, then KC of the sum (packing
-// op(B)), then MC rows of A (packing op(A)), then the register tiles.
-// Each element of C is thus the sum over KC blocks, in order, of
-// micro-kernel dot products that each run over k in order.
-func gemmSerial(kern *gemmKernel, buf *gemmBuf, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// gemmPlan is what gemmSerial needs to run one product: the kernel and
+// its blocking, and the packing of the two operands. A packed step holds
+// kunit values of k (2 for bf16 pairs); packA fills the panels of the
+// mc×kc block of op(A) at (i0, p0), packB those of the kc×nc block of
+// op(B) at (p0, j0), in the layouts the micro-kernel reads.
+type gemmPlan struct {
+	kern  *gemmKernel
+	kunit int
+	packA func(dst []float32, i0, p0, mc, kc int)
+	packB func(dst []float32, p0, j0, kc, nc int)
+}
+
+// gemmSerial runs C = alpha·op(A)·op(B) + beta·C (m×n, sum over k) on one
+// goroutine with the GotoBLAS loop nest: NC columns of B, then KC of the
+// sum (packing op(B)), then MC rows of A (packing op(A)), then the
+// register tiles. Each element of C is thus the sum over KC blocks, in
+// order, of micro-kernel dot products that each run over k in order.
+func gemmSerial(pl gemmPlan, m, n, k int, alpha, beta float32, c []float32, ldc int) {
+	kern := pl.kern
 	mr, nr := kern.mr, kern.nr
+	buf := getBuf(kern)
+	defer gemmBufs.Put(buf)
 	tile := buf.tile[:mr*nr]
 	for jc := 0; jc < n; jc += kern.nc {
 		nc := min(kern.nc, n-jc)
 		for pc := 0; pc < k; pc += kern.kc {
 			kc := min(kern.kc, k-pc)
-			packB(kern.fastPack, buf.b, transB, b, ldb, pc, jc, kc, nc, nr)
+			steps := (kc + pl.kunit - 1) / pl.kunit
+			pl.packB(buf.b, pc, jc, kc, nc)
 			betaBlock := beta
 			if pc > 0 {
 				betaBlock = 1
 			}
 			for ic := 0; ic < m; ic += kern.mc {
 				mc := min(kern.mc, m-ic)
-				packA(kern.fastPack, buf.a, transA, a, lda, ic, pc, mc, kc, mr)
+				pl.packA(buf.a, ic, pc, mc, kc)
 				for jr := 0; jr < nc; jr += nr {
 					nrr := min(nr, nc-jr)
-					bp := buf.b[jr*kc : (jr+nr)*kc]
+					bp := buf.b[jr*steps : (jr+nr)*steps]
 					for ir := 0; ir < mc; ir += mr {
 						mrr := min(mr, mc-ir)
-						ap := buf.a[ir*kc : (ir+mr)*kc]
-						ci := (ic+ir)*ldc + jc + jr
+						ap := buf.a[ir*steps : (ir+mr)*steps]
+						ci := ic*ldc + ir*ldc + jc + jr
 						if mrr == mr && nrr == nr {
-							kern.micro(kc, ap, bp, c[ci:ci+(mr-1)*ldc+nr], ldc, alpha, betaBlock)
+							kern.micro(steps, ap, bp, c[ci:ci+(mr-1)*ldc+nr], ldc, alpha, betaBlock)
 							continue
 						}
-						kern.micro(kc, ap, bp, tile, nr, 1, 0)
+						kern.micro(steps, ap, bp, tile, nr, 1, 0)
 						for r := 0; r < mrr; r++ {
 							crow := c[ci+r*ldc : ci+r*ldc+nrr]
 							trow := tile[r*nr : r*nr+nrr]

@@ -77,8 +77,16 @@ func gemmCases() []gemmCase {
 	return cs
 }
 
-func runGemmCase(t *testing.T, cfg Config, tc gemmCase, seed uint64) {
-	t.Helper()
+// gemmFixture is one case's operands and float64 reference, built once and
+// checked against every kernel and thread count.
+type gemmFixture struct {
+	tc            gemmCase
+	a, b, c0      []float32
+	lda, ldb, ldc int
+	want, absSum  []float64
+}
+
+func newGemmFixture(tc gemmCase, seed uint64) *gemmFixture {
 	r := rand.New(rand.NewPCG(seed, 1))
 	ar, ac := tc.m, tc.k
 	if tc.transA {
@@ -88,42 +96,48 @@ func runGemmCase(t *testing.T, cfg Config, tc gemmCase, seed uint64) {
 	if tc.transB {
 		br, bc = tc.n, tc.k
 	}
-	lda, ldb, ldc := ac+tc.padA, bc+tc.padB, tc.n+tc.padC
-	a := randSlice(r, (ar-1)*lda+ac)
-	b := randSlice(r, (br-1)*ldb+bc)
-	c := randSlice(r, tc.m*ldc)
-	c0 := append([]float32(nil), c...)
-	want, absSum := gemm64(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
-	cfg.Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+	f := &gemmFixture{tc: tc, lda: ac + tc.padA, ldb: bc + tc.padB, ldc: tc.n + tc.padC}
+	f.a = randSlice(r, (ar-1)*f.lda+ac)
+	f.b = randSlice(r, (br-1)*f.ldb+bc)
+	f.c0 = randSlice(r, tc.m*f.ldc)
+	f.want, f.absSum = gemm64(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, f.a, f.lda, f.b, f.ldb, tc.beta, f.c0, f.ldc)
+	return f
+}
+
+// check compares c (the result) with the reference, with the error bound
+// of a float32 sum of k products (about k·eps·Σ|terms|), and checks that
+// the stride padding past column n is untouched.
+func (f *gemmFixture) check(t *testing.T, what string, c []float32) {
+	t.Helper()
+	tc := f.tc
 	eps := float64(math.Nextafter32(1, 2) - 1)
 	for i := 0; i < tc.m; i++ {
-		for j := 0; j < ldc; j++ {
-			got := c[i*ldc+j]
+		for j := 0; j < f.ldc; j++ {
+			got := c[i*f.ldc+j]
 			if j >= tc.n {
-				if math.Float32bits(got) != math.Float32bits(c0[i*ldc+j]) {
-					t.Fatalf("%+v: C[%d][%d] past n was written: %v, was %v", tc, i, j, got, c0[i*ldc+j])
+				if math.Float32bits(got) != math.Float32bits(f.c0[i*f.ldc+j]) {
+					t.Fatalf("%s %+v: C[%d][%d] past n was written: %v, was %v", what, tc, i, j, got, f.c0[i*f.ldc+j])
 				}
 				continue
 			}
-			w := want[i*tc.n+j]
-			// Error bound of a float32 sum of k products: about k·eps·Σ|terms|.
-			tol := float64(tc.k+2)*eps*absSum[i*tc.n+j] + 1e-30
+			w := f.want[i*tc.n+j]
+			tol := float64(tc.k+2)*eps*f.absSum[i*tc.n+j] + 1e-30
 			if d := math.Abs(float64(got) - w); !(d <= tol) {
-				t.Fatalf("%+v: C[%d][%d] = %v, want %v (|diff| %.3g > tol %.3g)", tc, i, j, got, w, d, tol)
+				t.Fatalf("%s %+v: C[%d][%d] = %v, want %v (|diff| %.3g > tol %.3g)", what, tc, i, j, got, w, d, tol)
 			}
 		}
 	}
 }
 
 func TestSgemmKernels(t *testing.T) {
-	for _, kern := range AvailableKernels() {
-		for _, threads := range []int{1, 2, 3} {
-			cfg := Config{Kernel: kern, Threads: threads}
-			t.Run(fmt.Sprintf("%v/threads=%d", kern, threads), func(t *testing.T) {
-				for i, tc := range gemmCases() {
-					runGemmCase(t, cfg, tc, uint64(i))
-				}
-			})
+	for i, tc := range gemmCases() {
+		f := newGemmFixture(tc, uint64(i))
+		for _, kern := range AvailableKernels() {
+			for _, threads := range []int{1, 2, 3} {
+				c := append([]float32(nil), f.c0...)
+				Config{Kernel: kern, Threads: threads}.Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, f.a, f.lda, f.b, f.ldb, tc.beta, c, f.ldc)
+				f.check(t, fmt.Sprintf("%v/threads=%d", kern, threads), c)
+			}
 		}
 	}
 }

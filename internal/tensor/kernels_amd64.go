@@ -43,6 +43,20 @@ var avx2Kernel = &gemmKernel{
 	},
 }
 
+// bf16Kernel is the VDPBF16PS kernel: a 14×32 tile like avx512Kernel,
+// each step two k values, so kc counts k values (512: 256 steps).
+var bf16Kernel = func() *gemmKernel {
+	if !hasBF16 {
+		return nil
+	}
+	return &gemmKernel{
+		name: "avx512bf16", mr: 14, nr: 32, kc: 512, mc: 14 * 24, nc: 4096,
+		micro: func(steps int, a, b, c []float32, ldc int, alpha, beta float32) {
+			sbgemmKernelAVX512BF16(steps, &a[0], &b[0], &c[0], ldc, alpha, beta)
+		},
+	}
+}()
+
 // impl returns the micro-kernel for k, or nil where this CPU cannot run it.
 func (k Kernel) impl() *gemmKernel {
 	switch k {

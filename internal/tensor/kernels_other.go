@@ -14,3 +14,6 @@ func (k Kernel) impl() *gemmKernel {
 
 // packFast has no fast path off amd64.
 func packFast(dst, src []float32, transposed bool, ld, w, kc int) bool { return false }
+
+// bf16Kernel does not exist off amd64.
+var bf16Kernel *gemmKernel

@@ -1,0 +1,75 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"testing"
+)
+
+func TestToBF16(t *testing.T) {
+	tests := []struct {
+		in   uint32 // float32 bits
+		want uint16
+	}{
+		{0x3f800000, 0x3f80}, // 1
+		{0x3f808000, 0x3f80}, // 1 + half an ulp: tie, to even (down)
+		{0x3f818000, 0x3f82}, // tie, to even (up)
+		{0x3f808001, 0x3f81}, // just above the tie
+		{0x3f807fff, 0x3f80}, // just below
+		{0x80000000, 0x8000}, // -0
+		{0x7f800000, 0x7f80}, // +Inf
+		{0x7f7fffff, 0x7f80}, // max float32 rounds to Inf
+		{0xff800000, 0xff80}, // -Inf
+		{0x00000001, 0x0000}, // smallest denormal rounds to 0
+	}
+	for _, tc := range tests {
+		if got := ToBF16(math.Float32frombits(tc.in)); got != tc.want {
+			t.Errorf("ToBF16(%#08x) = %#04x, want %#04x", tc.in, got, tc.want)
+		}
+	}
+	nan := ToBF16(math.Float32frombits(0x7f800001))
+	if f := FromBF16(nan); !math.IsNaN(float64(f)) {
+		t.Errorf("NaN became %v (%#04x)", f, nan)
+	}
+	for _, h := range []uint16{0, 0x3f80, 0xc2f7, 0x0080, 0x7f7f} {
+		if got := ToBF16(FromBF16(h)); got != h {
+			t.Errorf("round trip %#04x → %#04x", h, got)
+		}
+	}
+}
+
+func TestSgemmBF16(t *testing.T) {
+	t.Logf("VDPBF16PS kernel available: %v", bf16Kernel != nil)
+	for i, tc := range gemmCases() {
+		// B is made bf16 first and A rounded, so the float64 reference
+		// multiplies exactly the values the kernels do; a second check
+		// against the unrounded A bounds the effect of that rounding.
+		f := newGemmFixture(tc, uint64(i))
+		b := make([]uint16, len(f.b))
+		ToBF16Slice(b, f.b)
+		FromBF16Slice(f.b, b)
+		a := f.a
+		f.a = make([]float32, len(a))
+		for j, v := range a {
+			f.a[j] = roundBF16(v)
+		}
+		f.want, f.absSum = gemm64(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, f.a, f.lda, f.b, f.ldb, tc.beta, f.c0, f.ldc)
+		wantF, _ := gemm64(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, f.lda, f.b, f.ldb, tc.beta, f.c0, f.ldc)
+		for _, kern := range AvailableKernels() {
+			for _, threads := range []int{1, 2} {
+				c := append([]float32(nil), f.c0...)
+				what := fmt.Sprintf("%v/threads=%d", kern, threads)
+				Config{Kernel: kern, Threads: threads}.SgemmBF16(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, f.lda, b, f.ldb, tc.beta, c, f.ldc)
+				f.check(t, what, c)
+				for row := 0; row < tc.m; row++ {
+					for j := 0; j < tc.n; j++ {
+						got, w := float64(c[row*f.ldc+j]), wantF[row*tc.n+j]
+						if d := math.Abs(got - w); !(d <= 1.0/128*f.absSum[row*tc.n+j]+1e-30) {
+							t.Fatalf("%s %+v: C[%d][%d] = %v, unrounded product %v: off by more than bf16 precision", what, tc, row, j, got, w)
+						}
+					}
+				}
+			}
+		}
+	}
+}
