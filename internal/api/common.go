@@ -50,7 +50,6 @@ const (
 	OCIDModel       = "generativeaimodel"
 	OCIDCluster     = "generativeaidedicatedaicluster"
 	OCIDWorkRequest = "generativeaiworkrequest"
-	OCIDJob         = "gantryjob"
 )
 
 // tenancyOf returns the caller's tenancy, or a 401.
@@ -205,10 +204,15 @@ func newWorkRequest(tenancyID, compartmentID, op, entityType, action, resourceID
 	}
 }
 
+// JobID is the ID of the job of kind acting on a resource: each resource
+// has at most one job of each kind, so the ID is derived, and a worker can
+// find, for example, a model's fine-tuning job from the model's OCID.
+func JobID(kind, resourceID string) string { return kind + ":" + resourceID }
+
 // newJob returns a queued job of kind for a resource and its work request.
 func newJob(kind, queue, tenancyID, resourceID, workRequestID string, now time.Time) *core.Job {
 	return &core.Job{
-		ID:            NewOCID(OCIDJob),
+		ID:            JobID(kind, resourceID),
 		Kind:          kind,
 		Queue:         queue,
 		ResourceID:    resourceID,

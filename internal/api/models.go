@@ -174,9 +174,9 @@ func (s *Server) validateCreateModel(ctx context.Context, tenancy string, b *cre
 		return nil, IncorrectState("%s.dedicatedAiClusterId %s is %s; it must be ACTIVE", ftd, c.ID, c.LifecycleState)
 	}
 	if s.Objects != nil {
-		if err := s.Objects.ObjectExists(ctx, ds.Namespace, ds.Bucket, ds.Object); err != nil {
+		if err := s.Objects.ObjectExists(ctx, tenancy, ds.Namespace, ds.Bucket, ds.Object); err != nil {
 			if errors.Is(err, ErrObjectNotFound) {
-				return nil, BadRequest("%s: object %q in bucket %q of namespace %q does not exist", dsf, ds.Object, ds.Bucket, ds.Namespace)
+				return nil, BadRequest("%s: object %q in bucket %q of namespace %q does not exist or is not readable by this tenancy", dsf, ds.Object, ds.Bucket, ds.Namespace)
 			}
 			return nil, fmt.Errorf("check dataset object: %w", err)
 		}
@@ -435,7 +435,7 @@ func (s *Server) deleteModel(w http.ResponseWriter, r *http.Request) error {
 		if err := tx.UpdateModel(ctx, m, r.Header.Get(HeaderIfMatch)); err != nil {
 			return fmt.Errorf("update model: %w", err)
 		}
-		if j, err := tx.GetJobByResource(ctx, m.ID); err == nil && j.Kind == JobFineTune && (j.State == core.JobQueued || j.State == core.JobRunning) {
+		if j, err := tx.GetJob(ctx, JobID(JobFineTune, m.ID)); err == nil && (j.State == core.JobQueued || j.State == core.JobRunning) {
 			if _, err := tx.RequestCancel(ctx, j.ID); err != nil {
 				return fmt.Errorf("cancel fine-tune job %s: %w", j.ID, err)
 			}

@@ -23,11 +23,12 @@ const APIVersion = "/20231130"
 // the auth middleware put them in its context.
 type CallerFunc func(ctx context.Context) (tenancyID, userID string, ok bool)
 
-// ObjectChecker reports whether an object exists, so that CreateModel can
-// reject a dataset that is not there. It returns an error wrapping
-// ErrObjectNotFound when the namespace, bucket or object does not exist.
+// ObjectChecker reports whether an object exists and the tenancy may read
+// it, so that CreateModel can reject a dataset that is not there. It
+// returns an error wrapping ErrObjectNotFound when the namespace (or the
+// tenancy's access to it), the bucket or the object does not exist.
 type ObjectChecker interface {
-	ObjectExists(ctx context.Context, namespace, bucket, object string) error
+	ObjectExists(ctx context.Context, tenancyID, namespace, bucket, object string) error
 }
 
 // ErrObjectNotFound is what an ObjectChecker wraps for a missing object.

@@ -1,0 +1,415 @@
+// Package server assembles the Gantry process: the store, the object
+// store, request authentication, the Generative AI and Object Storage
+// APIs, the base-model catalog, the job workers, health and metrics
+// endpoints, and a graceful shutdown that hands running jobs back to the
+// queue so that the next start resumes them.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gantryml/gantry/internal/api"
+	"github.com/gantryml/gantry/internal/auth"
+	"github.com/gantryml/gantry/internal/model"
+	"github.com/gantryml/gantry/internal/objectstore"
+	"github.com/gantryml/gantry/internal/store"
+	"github.com/gantryml/gantry/internal/store/sqlite"
+	"github.com/gantryml/gantry/internal/tokenizer"
+)
+
+// Config configures a server. Listen and DataDir default to the values of
+// `gantry serve`.
+type Config struct {
+	// Listen is the TCP address to serve on ("127.0.0.1:8080" when empty).
+	Listen string
+	// DataDir holds the database (SQLite), objects, base models and the
+	// bootstrap OCI config ("./gantry-data" when empty).
+	DataDir string
+	// DatabaseURL selects PostgreSQL (postgres://...); empty means SQLite
+	// in DataDir.
+	DatabaseURL string
+	// Logger receives structured logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Trainer fine-tunes models; nil fails every fine-tuning job with
+	// ErrNoTrainer (a model is never ACTIVE without trained weights).
+	Trainer Trainer
+	// InstallDefaultBaseModel writes the built-in base model into a
+	// directory on first start when the catalog is empty; nil means
+	// InstallTinyBaseModel.
+	InstallDefaultBaseModel func(ctx context.Context, dir string) error
+	// ShutdownTimeout bounds the wait for requests and jobs on shutdown
+	// (30s when zero).
+	ShutdownTimeout time.Duration
+}
+
+// Defaults of `gantry serve`.
+const (
+	DefaultListen  = "127.0.0.1:8080"
+	DefaultDataDir = "./gantry-data"
+	// DefaultBaseModelName is the catalog directory of the built-in base model.
+	DefaultBaseModelName = "gantry-tiny"
+)
+
+// Server is an opened Gantry deployment, ready to Serve.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	Store   store.Store
+	Objects *objectstore.Store
+	Catalog *Catalog
+	Metrics *Metrics
+	workers *workers
+	wake    chan struct{}
+	closeMu sync.Once
+}
+
+// OpenStore opens the database of a data directory: PostgreSQL when
+// databaseURL is set, else SQLite at DATA/gantry.db.
+func OpenStore(ctx context.Context, dataDir, databaseURL string) (store.Store, error) {
+	if databaseURL != "" {
+		if !strings.HasPrefix(databaseURL, "postgres://") && !strings.HasPrefix(databaseURL, "postgresql://") {
+			return nil, fmt.Errorf("--database-url must be a postgres:// URL, got %q", redactURL(databaseURL))
+		}
+		return openPostgres(ctx, databaseURL)
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(dataDir, "gantry.db"))
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// redactURL hides a URL's password for messages.
+func redactURL(s string) string {
+	if i := strings.Index(s, "@"); i >= 0 {
+		if j := strings.Index(s, "://"); j >= 0 && j < i {
+			return s[:j+3] + "…" + s[i:]
+		}
+	}
+	return s
+}
+
+// Open prepares a server: opens the store and the object store, creates
+// the first tenancy, user and key on an empty data directory (writing
+// DATA/oci/config), installs the default base model when the catalog is
+// empty, and loads the catalog into the store.
+func Open(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = DefaultDataDir
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	cfg.DataDir = dataDir
+	st, err := OpenStore(ctx, dataDir, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, Store: st, Metrics: NewMetrics(), wake: make(chan struct{}, 1)}
+	if err := s.init(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) init(ctx context.Context) error {
+	objs, err := objectstore.Open(filepath.Join(s.cfg.DataDir, "objects"))
+	if err != nil {
+		return err
+	}
+	s.Objects = objs
+	if err := auth.Bootstrap(ctx, s.Store, s.cfg.DataDir, "http://"+s.cfg.Listen); err != nil {
+		return err
+	}
+	cat, err := LoadCatalog(s.cfg.DataDir, s.log)
+	if err != nil {
+		return err
+	}
+	if cat.Len() == 0 {
+		install := s.cfg.InstallDefaultBaseModel
+		if install == nil {
+			install = InstallTinyBaseModel
+		}
+		dir := filepath.Join(s.cfg.DataDir, BaseModelsDir, DefaultBaseModelName)
+		s.log.Info("installing the default base model", "dir", dir)
+		if err := installDir(ctx, dir, install); err != nil {
+			return fmt.Errorf("install default base model: %w", err)
+		}
+		if cat, err = LoadCatalog(s.cfg.DataDir, s.log); err != nil {
+			return err
+		}
+	}
+	if err := cat.Sync(ctx, s.Store); err != nil {
+		return err
+	}
+	s.Catalog = cat
+	s.workers = &workers{st: s.Store, catalog: cat, trainer: s.cfg.Trainer, log: s.log}
+	return nil
+}
+
+// installDir runs install into a temporary sibling of dir and renames it
+// into place, so a crash never leaves a half-written base model.
+func installDir(ctx context.Context, dir string, install func(context.Context, string) error) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".install-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := install(ctx, tmp); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dir)
+}
+
+// InstallTinyBaseModel writes Gantry's built-in base model into dir: the
+// "tiny" Llama preset with deterministic random weights and the built-in
+// byte-level tokenizer, and a gantry.json naming it.
+func InstallTinyBaseModel(ctx context.Context, dir string) error {
+	opts := model.InitOptions{Preset: "tiny", Seed: 1}
+	opts.TokenizerJSON, opts.TokenizerConfigJSON = tokenizer.ByteLevelFiles()
+	tok, err := tokenizer.Parse(opts.TokenizerJSON, opts.TokenizerConfigJSON)
+	if err != nil {
+		return fmt.Errorf("built-in tokenizer: %w", err)
+	}
+	opts.VocabSize = tok.VocabSize()
+	if id, ok := tok.BOS(); ok {
+		opts.BOS = &id
+	}
+	if id, ok := tok.EOS(); ok {
+		opts.EOS = &id
+	}
+	if err := model.Init(ctx, dir, opts); err != nil {
+		return err
+	}
+	spec := `{"displayName": "` + DefaultBaseModelName + `", "vendor": "gantry", "version": "1"}` + "\n"
+	return os.WriteFile(filepath.Join(dir, CatalogFile), []byte(spec), 0o644)
+}
+
+// Handler returns the server's HTTP routes: /20231130/... (Generative
+// AI) and /n/... (Object Storage) behind request ids, logs, metrics and
+// signature verification, and /healthz, /readyz and /metrics open.
+func (s *Server) Handler() http.Handler {
+	genai := &api.Server{
+		Store:           s.Store,
+		Caller:          callerOf,
+		Objects:         objectChecker{objs: s.Objects, ids: s.Store},
+		Logger:          s.log,
+		BaseModelLayers: s.Catalog.NumLayers,
+		Notify:          s.notify,
+	}
+	verifier := &auth.Verifier{Keys: s.Store, OnError: api.WriteError, Logger: s.log}
+	apiMux := http.NewServeMux()
+	apiMux.Handle(api.APIVersion+"/", genai.Handler())
+	apiMux.Handle("/n/", objectStorageHandler(s.Objects, s.Store))
+	apiMux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api.WriteError(w, r, http.StatusNotFound, api.CodeNotAuthorizedOrNotFound, "no operation at "+r.Method+" "+r.URL.Path)
+	}))
+
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	root.HandleFunc("GET /readyz", s.readyz)
+	root.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		if err := s.Metrics.Write(r.Context(), w, s.Store); err != nil {
+			s.log.Warn("write metrics", "err", err)
+		}
+	})
+	root.Handle("/", api.RequestIDMiddleware(s.observe(verifier.Wrap(apiMux))))
+	return root
+}
+
+func callerOf(ctx context.Context) (string, string, bool) {
+	p, ok := auth.Caller(ctx)
+	return p.TenancyID, p.UserID, ok
+}
+
+// readyz answers 200 when the store answers.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := s.Store.ListTenancies(ctx); err != nil {
+		http.Error(w, "store unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// observe logs each request with its id and counts it in the metrics.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ctx := api.WithOperationSlot(r.Context())
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r.WithContext(ctx))
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		op := api.Operation(ctx)
+		if op == "" {
+			op = objectStorageOperation(r)
+		}
+		d := time.Since(start)
+		s.Metrics.Observe(op, rec.status, d)
+		level := slog.LevelInfo
+		if rec.status >= 500 {
+			level = slog.LevelError
+		}
+		s.log.Log(ctx, level, "request", "request_id", api.RequestID(ctx), "method", r.Method, "path", r.URL.Path,
+			"operation", op, "status", rec.status, "duration_ms", float64(d.Microseconds())/1000)
+	})
+}
+
+// objectStorageOperation names an Object Storage request for metrics by
+// method and path shape (the handler does not report its operation).
+func objectStorageOperation(r *http.Request) string {
+	if !strings.HasPrefix(r.URL.Path, "/n/") {
+		return "unknown"
+	}
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	kind := "Namespace"
+	switch {
+	case len(parts) >= 5 && parts[3] == "o":
+		kind = "Object"
+	case len(parts) >= 4 && parts[3] == "o":
+		kind = "Objects"
+	case len(parts) >= 4 && parts[3] == "u":
+		kind = "MultipartUpload"
+	case len(parts) >= 3:
+		kind = "Bucket"
+	case len(parts) == 2:
+		kind = "Buckets"
+	}
+	return "ObjectStorage" + r.Method + kind
+}
+
+// objectChecker checks dataset objects for CreateModel: the namespace
+// must be the caller's tenancy's and the object must exist.
+type objectChecker struct {
+	objs *objectstore.Store
+	ids  store.Identities
+}
+
+func (c objectChecker) ObjectExists(ctx context.Context, tenancyID, ns, bucket, name string) error {
+	t, err := c.ids.GetTenancyByNamespace(ctx, ns)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && t.ID != tenancyID) {
+		return fmt.Errorf("namespace %s: %w", ns, api.ErrObjectNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("get tenancy of namespace %s: %w", ns, err)
+	}
+	_, err = c.objs.HeadObject(ctx, ns, bucket, name)
+	if errors.Is(err, objectstore.ErrObjectNotFound) || errors.Is(err, objectstore.ErrBucketNotFound) || errors.Is(err, objectstore.ErrInvalidName) {
+		return fmt.Errorf("%s/%s/%s: %w", ns, bucket, name, api.ErrObjectNotFound)
+	}
+	return err
+}
+
+func (s *Server) notify() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Serve serves HTTP on ln and runs the job workers until ctx is canceled
+// (SIGTERM); then it stops accepting requests, lets running jobs stop and
+// go back to the queue, and returns. It does not close the store.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	workCtx, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	workDone := make(chan error, 1)
+	go func() { workDone <- s.runWorkers(workCtx) }()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	s.log.Info("serving", "addr", ln.Addr().String(), "data", s.cfg.DataDir)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	case err = <-workDone:
+		err = fmt.Errorf("job workers stopped: %w", err)
+	}
+	s.log.Info("shutting down")
+	shCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if e := srv.Shutdown(shCtx); e != nil && err == nil {
+		err = fmt.Errorf("http shutdown: %w", e)
+	}
+	stopWork()
+	select {
+	case e := <-workDone:
+		if e != nil && !errors.Is(e, context.Canceled) && err == nil {
+			err = e
+		}
+	case <-shCtx.Done():
+		if err == nil {
+			err = errors.New("job workers did not stop within the shutdown timeout")
+		}
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close releases the store.
+func (s *Server) Close() error {
+	var err error
+	s.closeMu.Do(func() { err = s.Store.Close() })
+	return err
+}
+
+// Run opens the server of cfg, listens on cfg.Listen and serves until ctx
+// is canceled.
+func Run(ctx context.Context, cfg Config) error {
+	s, err := Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}

@@ -1,0 +1,350 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gantryml/gantry/internal/api"
+	"github.com/gantryml/gantry/internal/core"
+	"github.com/gantryml/gantry/internal/store"
+)
+
+// TrainJob is everything a Trainer needs to fine-tune one custom model.
+type TrainJob struct {
+	// Model is the custom model being trained (CREATING); its
+	// FineTuneDetails hold the dataset and the training config with every
+	// default filled in.
+	Model *core.Model
+	// BaseModel is the catalog entry of the model's base model, with the
+	// Hugging Face directory to load.
+	BaseModel *BaseModel
+	// Attempt counts the job's starts, from 1; a later attempt resumes
+	// from the trainer's own checkpoints.
+	Attempt int
+}
+
+// Progress is how a Trainer reports while it runs; both calls are cheap
+// enough for every logging step.
+type Progress interface {
+	// Log appends a line to the work request's logs.
+	Log(ctx context.Context, message string)
+	// Percent sets the work request's percentComplete (0 to 100).
+	Percent(ctx context.Context, percent float64)
+}
+
+// Artifacts are what a successful training produced.
+type Artifacts struct {
+	// Metrics are the final validation metrics shown on the model.
+	Metrics *core.ModelMetrics
+	// Details, when not empty, becomes the model's lifecycleDetails.
+	Details string
+}
+
+// Trainer fine-tunes models. Train blocks until training ends; when ctx
+// is canceled (shutdown or DeleteModel) it stops at the next step, saves
+// what it needs to resume, and returns ctx's error.
+type Trainer interface {
+	Train(ctx context.Context, job TrainJob, progress Progress) (Artifacts, error)
+}
+
+// ErrNoTrainer is the reason a fine-tuning job fails when the server has
+// no Trainer.
+var ErrNoTrainer = errors.New("fine-tuning is not available yet: this Gantry server has no training engine wired in, so no weights can be trained for this model")
+
+// workers are the job handlers of the API's job kinds.
+type workers struct {
+	st      store.Store
+	catalog *Catalog
+	trainer Trainer
+	log     *slog.Logger
+	// pollEvery is how often model-delete checks whether the fine-tune job stopped.
+	pollEvery time.Duration
+}
+
+func now() time.Time { return time.Now().UTC() }
+
+// startWR marks a work request IN_PROGRESS.
+func (w *workers) startWR(ctx context.Context, id, msg string) (*core.WorkRequest, error) {
+	wr, err := w.st.GetWorkRequest(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("get work request %s: %w", id, err)
+	}
+	t := now()
+	if wr.TimeStarted == nil {
+		wr.TimeStarted = &t
+	}
+	wr.Status = core.WorkRequestInProgress
+	wr.TimeUpdated = t
+	if err := w.st.UpdateWorkRequest(ctx, wr); err != nil {
+		return nil, fmt.Errorf("update work request %s: %w", id, err)
+	}
+	if msg != "" {
+		if err := w.st.AppendWorkRequestLog(ctx, id, core.WorkRequestLog{Message: msg, Timestamp: t}); err != nil {
+			return nil, fmt.Errorf("append work request log: %w", err)
+		}
+	}
+	return wr, nil
+}
+
+// finishWR ends a work request in status with the resource's action and
+// a log line; for FAILED, errMsg is also recorded as its error.
+func finishWR(ctx context.Context, tx store.WorkRequests, wr *core.WorkRequest, status, action, msg, errCode, errMsg string) error {
+	t := now()
+	wr.Status = status
+	if status == core.WorkRequestSucceeded {
+		wr.PercentComplete = 100
+	}
+	if wr.TimeStarted == nil {
+		wr.TimeStarted = &t
+	}
+	wr.TimeFinished = &t
+	wr.TimeUpdated = t
+	for i := range wr.Resources {
+		wr.Resources[i].ActionType = action
+	}
+	if err := tx.UpdateWorkRequest(ctx, wr); err != nil {
+		return fmt.Errorf("update work request %s: %w", wr.ID, err)
+	}
+	if msg != "" {
+		if err := tx.AppendWorkRequestLog(ctx, wr.ID, core.WorkRequestLog{Message: msg, Timestamp: t}); err != nil {
+			return fmt.Errorf("append work request log: %w", err)
+		}
+	}
+	if errMsg != "" {
+		if err := tx.AppendWorkRequestError(ctx, wr.ID, core.WorkRequestError{Code: errCode, Message: errMsg, Timestamp: t}); err != nil {
+			return fmt.Errorf("append work request error: %w", err)
+		}
+	}
+	return nil
+}
+
+// clusterCreate brings a CREATING cluster to ACTIVE.
+func (w *workers) clusterCreate(ctx context.Context, j *core.Job) error {
+	wr, err := w.startWR(ctx, j.WorkRequestID, "provisioning dedicated AI cluster")
+	if err != nil {
+		return err
+	}
+	return w.st.InTx(ctx, func(tx store.Tx) error {
+		c, err := tx.GetCluster(ctx, j.ResourceID)
+		if err != nil {
+			return fmt.Errorf("get cluster %s: %w", j.ResourceID, err)
+		}
+		if c.LifecycleState != core.ClusterCreating {
+			return finishWR(ctx, tx, wr, core.WorkRequestCanceled, core.ActionRelated, "", "", "")
+		}
+		c.LifecycleState = core.ClusterActive
+		c.LifecycleDetails = ""
+		c.TimeUpdated = now()
+		if err := tx.UpdateCluster(ctx, c, ""); err != nil {
+			return fmt.Errorf("update cluster %s: %w", c.ID, err)
+		}
+		return finishWR(ctx, tx, wr, core.WorkRequestSucceeded, core.ActionCreated,
+			fmt.Sprintf("dedicated AI cluster is ACTIVE with %d %s units", c.UnitCount, c.UnitShape), "", "")
+	})
+}
+
+// clusterDelete ends a DELETING cluster DELETED.
+func (w *workers) clusterDelete(ctx context.Context, j *core.Job) error {
+	wr, err := w.startWR(ctx, j.WorkRequestID, "deleting dedicated AI cluster")
+	if err != nil {
+		return err
+	}
+	return w.st.InTx(ctx, func(tx store.Tx) error {
+		c, err := tx.GetCluster(ctx, j.ResourceID)
+		if err != nil {
+			return fmt.Errorf("get cluster %s: %w", j.ResourceID, err)
+		}
+		c.LifecycleState = core.ClusterDeleted
+		c.LifecycleDetails = ""
+		c.TimeUpdated = now()
+		if err := tx.UpdateCluster(ctx, c, ""); err != nil {
+			return fmt.Errorf("update cluster %s: %w", c.ID, err)
+		}
+		return finishWR(ctx, tx, wr, core.WorkRequestSucceeded, core.ActionDeleted, "dedicated AI cluster deleted", "", "")
+	})
+}
+
+// modelDelete waits for the model's fine-tuning job to stop (DeleteModel
+// asked it to), then ends the model DELETED.
+func (w *workers) modelDelete(ctx context.Context, j *core.Job) error {
+	wr, err := w.startWR(ctx, j.WorkRequestID, "deleting model")
+	if err != nil {
+		return err
+	}
+	every := w.pollEvery
+	if every <= 0 {
+		every = 100 * time.Millisecond
+	}
+	var ft *core.Job
+	for {
+		ft, err = w.st.GetJob(ctx, api.JobID(api.JobFineTune, j.ResourceID))
+		if errors.Is(err, store.ErrNotFound) {
+			ft = nil
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("get fine-tune job of model %s: %w", j.ResourceID, err)
+		}
+		if ft.State != core.JobQueued && ft.State != core.JobRunning {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(every):
+		}
+	}
+	return w.st.InTx(ctx, func(tx store.Tx) error {
+		if ft != nil && ft.WorkRequestID != "" {
+			// A fine-tune job canceled while queued never ran: end its
+			// work request here.
+			fwr, err := tx.GetWorkRequest(ctx, ft.WorkRequestID)
+			if err != nil {
+				return fmt.Errorf("get work request %s: %w", ft.WorkRequestID, err)
+			}
+			if !terminalWR(fwr.Status) {
+				if err := finishWR(ctx, tx, fwr, core.WorkRequestCanceled, core.ActionRelated, "fine-tuning canceled by DeleteModel", "", ""); err != nil {
+					return err
+				}
+			}
+		}
+		m, err := tx.GetModel(ctx, j.ResourceID)
+		if err != nil {
+			return fmt.Errorf("get model %s: %w", j.ResourceID, err)
+		}
+		m.LifecycleState = core.ModelDeleted
+		m.LifecycleDetails = ""
+		m.TimeUpdated = now()
+		if err := tx.UpdateModel(ctx, m, ""); err != nil {
+			return fmt.Errorf("update model %s: %w", m.ID, err)
+		}
+		return finishWR(ctx, tx, wr, core.WorkRequestSucceeded, core.ActionDeleted, "model deleted", "", "")
+	})
+}
+
+func terminalWR(status string) bool {
+	return status == core.WorkRequestSucceeded || status == core.WorkRequestFailed || status == core.WorkRequestCanceled
+}
+
+// fineTune trains a CREATING model with the Trainer, or fails it with the
+// reason when there is none. A model is never ACTIVE without weights
+// trained behind it.
+func (w *workers) fineTune(ctx context.Context, j *core.Job) error {
+	m, err := w.st.GetModel(ctx, j.ResourceID)
+	if err != nil {
+		return fmt.Errorf("get model %s: %w", j.ResourceID, err)
+	}
+	wr, err := w.st.GetWorkRequest(ctx, j.WorkRequestID)
+	if err != nil {
+		return fmt.Errorf("get work request %s: %w", j.WorkRequestID, err)
+	}
+	if m.LifecycleState != core.ModelCreating {
+		// Deleted (or finished) while queued: nothing to train.
+		return w.st.InTx(ctx, func(tx store.Tx) error {
+			return finishWR(ctx, tx, wr, core.WorkRequestCanceled, core.ActionRelated, "fine-tuning canceled: the model is "+m.LifecycleState, "", "")
+		})
+	}
+	if _, err := w.startWR(ctx, wr.ID, fmt.Sprintf("fine-tuning started (attempt %d)", j.Attempt)); err != nil {
+		return err
+	}
+	base, ok := w.catalog.Get(m.BaseModelID)
+	var art Artifacts
+	switch {
+	case !ok:
+		err = fmt.Errorf("base model %s is no longer in this server's catalog", m.BaseModelID)
+	case w.trainer == nil:
+		err = ErrNoTrainer
+	default:
+		m.LifecycleDetails = "training"
+		m.TimeUpdated = now()
+		if uerr := w.st.UpdateModel(ctx, m, ""); uerr != nil {
+			return fmt.Errorf("update model %s: %w", m.ID, uerr)
+		}
+		art, err = w.trainer.Train(ctx, TrainJob{Model: m, BaseModel: base, Attempt: j.Attempt}, &wrProgress{st: w.st, wrID: wr.ID, log: w.log})
+	}
+	if ctx.Err() != nil {
+		// Shutdown or cancellation: a canceled job is finished by its
+		// DeleteModel; a shutdown releases the job to run again.
+		if cur, gerr := w.st.GetJob(context.WithoutCancel(ctx), j.ID); gerr == nil && cur.CancelRequested {
+			return w.cancelFineTune(context.WithoutCancel(ctx), wr.ID)
+		}
+		return ctx.Err()
+	}
+	return w.st.InTx(ctx, func(tx store.Tx) error {
+		cur, gerr := tx.GetModel(ctx, m.ID)
+		if gerr != nil {
+			return fmt.Errorf("get model %s: %w", m.ID, gerr)
+		}
+		wr, gerr := tx.GetWorkRequest(ctx, wr.ID)
+		if gerr != nil {
+			return fmt.Errorf("get work request: %w", gerr)
+		}
+		if cur.LifecycleState != core.ModelCreating {
+			return finishWR(ctx, tx, wr, core.WorkRequestCanceled, core.ActionRelated, "fine-tuning stopped: the model is "+cur.LifecycleState, "", "")
+		}
+		cur.TimeUpdated = now()
+		if err != nil {
+			cur.LifecycleState = core.ModelFailed
+			cur.LifecycleDetails = err.Error()
+			if uerr := tx.UpdateModel(ctx, cur, ""); uerr != nil {
+				return fmt.Errorf("update model %s: %w", cur.ID, uerr)
+			}
+			return finishWR(ctx, tx, wr, core.WorkRequestFailed, core.ActionFailed, "fine-tuning failed", "FineTuningFailed", err.Error())
+		}
+		cur.LifecycleState = core.ModelActive
+		cur.LifecycleDetails = art.Details
+		cur.Metrics = art.Metrics
+		if uerr := tx.UpdateModel(ctx, cur, ""); uerr != nil {
+			return fmt.Errorf("update model %s: %w", cur.ID, uerr)
+		}
+		return finishWR(ctx, tx, wr, core.WorkRequestSucceeded, core.ActionCreated, "fine-tuning finished; the model is ACTIVE", "", "")
+	})
+}
+
+func (w *workers) cancelFineTune(ctx context.Context, wrID string) error {
+	return w.st.InTx(ctx, func(tx store.Tx) error {
+		wr, err := tx.GetWorkRequest(ctx, wrID)
+		if err != nil {
+			return fmt.Errorf("get work request: %w", err)
+		}
+		return finishWR(ctx, tx, wr, core.WorkRequestCanceled, core.ActionRelated, "fine-tuning canceled by DeleteModel", "", "")
+	})
+}
+
+// wrProgress reports a trainer's progress on its work request.
+type wrProgress struct {
+	st   store.Store
+	wrID string
+	log  *slog.Logger
+}
+
+func (p *wrProgress) Log(ctx context.Context, msg string) {
+	if err := p.st.AppendWorkRequestLog(ctx, p.wrID, core.WorkRequestLog{Message: msg, Timestamp: now()}); err != nil {
+		p.log.WarnContext(ctx, "append work request log", "work_request", p.wrID, "err", err)
+	}
+}
+
+func (p *wrProgress) Percent(ctx context.Context, pct float64) {
+	wr, err := p.st.GetWorkRequest(ctx, p.wrID)
+	if err == nil {
+		wr.PercentComplete = min(max(pct, 0), 99.9)
+		wr.TimeUpdated = now()
+		err = p.st.UpdateWorkRequest(ctx, wr)
+	}
+	if err != nil {
+		p.log.WarnContext(ctx, "update work request progress", "work_request", p.wrID, "err", err)
+	}
+}
+
+// handlers maps the API's job kinds to their handlers.
+func (s *Server) handlers() map[string]func(context.Context, *core.Job) error {
+	return map[string]func(context.Context, *core.Job) error{
+		api.JobClusterCreate: s.workers.clusterCreate,
+		api.JobClusterDelete: s.workers.clusterDelete,
+		api.JobModelDelete:   s.workers.modelDelete,
+		api.JobFineTune:      s.workers.fineTune,
+	}
+}
