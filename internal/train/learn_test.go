@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -41,12 +42,21 @@ var codeWords = [][2]string{
 
 // codeWordData writes n examples "country: X\ncode:" → " WORD".
 func codeWordData(t testing.TB, n int, seed uint64) string {
+	return codeWordDataAs(t, n, seed, false)
+}
+
+// codeWordDataAs writes the code-word task as prompt/completion examples,
+// or as chats (user "country: X", assistant "WORD") when chat is set.
+func codeWordDataAs(t testing.TB, n int, seed uint64, chat bool) string {
 	t.Helper()
 	r := rand.New(rand.NewPCG(seed, 1))
 	var b strings.Builder
 	for range n {
 		kw := codeWords[r.IntN(len(codeWords))]
 		line, _ := json.Marshal(map[string]string{"prompt": "country: " + kw[0] + "\ncode:", "completion": " " + kw[1]})
+		if chat {
+			line, _ = json.Marshal(map[string]any{"messages": []map[string]string{{"role": "user", "content": "country: " + kw[0]}, {"role": "assistant", "content": kw[1]}}})
+		}
 		b.Write(line)
 		b.WriteByte('\n')
 	}
@@ -93,14 +103,20 @@ func TestItLearns(t *testing.T) {
 		// exactly: (IA)³ only rescales a random 2-layer model's
 		// activations, which leaves it little capacity, so it gets slack.
 		minGen int
+		chat   bool
 	}{
-		{nn.LoRA, 0.01, 10, 8},
-		{nn.TFew, 2.0, 40, 6},
-		{nn.Vanilla, 0.003, 4, 8},
+		{nn.LoRA, 0.01, 10, 8, false},
+		{nn.TFew, 2.0, 40, 6, false},
+		{nn.Vanilla, 0.003, 4, 8, false},
+		{nn.LoRA, 0.01, 25, 8, true},
 	} {
-		t.Run(string(c.method), func(t *testing.T) {
+		name := string(c.method)
+		if c.chat {
+			name += "-chat"
+		}
+		t.Run(name, func(t *testing.T) {
 			dir := tinyModelDir(t, 1)
-			data := codeWordData(t, 120, 2)
+			data := codeWordDataAs(t, 120, 2, c.chat)
 			out := t.TempDir()
 			opt := Options{ModelDir: dir, DataPath: data, OutDir: out, Method: c.method}
 			opt.Epochs, opt.LearningRate, opt.BatchSize, opt.Seed, opt.Shuffle, opt.LogInterval = c.epochs, c.lr, 8, 3, true, 10
@@ -140,17 +156,31 @@ func TestItLearns(t *testing.T) {
 			}
 			// Greedy generation with the merged weights answers each key.
 			right := 0
+			imEnd, _ := tk.TokenID("<|im_end|>")
 			for _, kw := range codeWords {
-				prompt := tk.Encode("country: "+kw[0]+"\ncode:", true)
+				prompt, want := tk.Encode("country: "+kw[0]+"\ncode:", true), " "+kw[1]
+				if c.chat {
+					text, err := tk.ApplyChatTemplate([]tokenizer.Message{{Role: "user", Content: "country: " + kw[0]}}, true)
+					if err != nil {
+						t.Fatal(err)
+					}
+					prompt, want = tk.Encode(text, false), kw[1]
+				}
 				ids, err := m.Generate(context.Background(), prompt, model.GenerateOptions{MaxTokens: 6})
 				if err != nil {
 					t.Fatal(err)
 				}
+				if c.chat {
+					// The reply ends with the template's end-of-turn token.
+					if i := slices.Index(ids, imEnd); i >= 0 {
+						ids = ids[:i]
+					}
+				}
 				got := tk.Decode(ids, true)
-				if got == " "+kw[1] {
+				if got == want {
 					right++
 				} else {
-					t.Logf("%s: generated %q, want %q", kw[0], got, " "+kw[1])
+					t.Logf("%s: generated %q, want %q", kw[0], got, want)
 				}
 			}
 			if right < c.minGen {
