@@ -116,7 +116,10 @@ type loopState struct {
 
 // Fit trains net on the training examples, evaluating on the validation
 // examples, under OCI's logging, evaluation and early-stopping rules; it
-// leaves the kept (best) weights in net's parameters. With
+// leaves the kept (best) weights in net's parameters. A Metrics point is
+// emitted at every logged step (see Logged) and at every epoch end, with
+// validation metrics where Evaluated says; the last step is always both,
+// so the final metrics are those of the best evaluation. With
 // opt.CheckpointDir it checkpoints at every epoch end and every
 // CheckpointEvery steps, and with opt.Resume it first restores the latest
 // checkpoint there, so a killed run continues to the same result, bit for
