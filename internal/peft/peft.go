@@ -60,6 +60,23 @@ type Config struct {
 	UseDoRA     bool    `json:"use_dora,omitempty"`
 }
 
+// MarshalJSON writes the fields of c's peft_type: a LoRA config always
+// has r, lora_alpha, lora_dropout and bias (even when zero); an IA3 config
+// none of them.
+func (c Config) MarshalJSON() ([]byte, error) {
+	type plain Config // without this method
+	if c.PeftType != "LORA" {
+		return json.Marshal(plain(c))
+	}
+	return json.Marshal(struct {
+		plain
+		R           int     `json:"r"`
+		LoRAAlpha   float64 `json:"lora_alpha"`
+		LoRADropout float64 `json:"lora_dropout"`
+		Bias        string  `json:"bias"`
+	}{plain(c), c.R, c.LoRAAlpha, c.LoRADropout, c.Bias})
+}
+
 // Modules is a list of module names; PEFT also writes a single regular
 // expression as a JSON string, which Modules reads as a one-element list.
 type Modules []string

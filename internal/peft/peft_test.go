@@ -111,6 +111,17 @@ func TestConfigJSON(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, m[k], v)
 		}
 	}
+	// Zero dropout is still written for LoRA.
+	dir = t.TempDir()
+	if err := NewLoRA("b", 4, 4, 0, []string{"q_proj"}, nil).Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(filepath.Join(dir, ConfigFile))
+	m = nil
+	json.Unmarshal(b, &m)
+	if v, ok := m["lora_dropout"]; !ok || v != 0.0 {
+		t.Errorf("lora_dropout 0 not written: %s", b)
+	}
 	dir = t.TempDir()
 	if err := NewIA3("base", nil).Save(dir); err != nil {
 		t.Fatal(err)
@@ -118,7 +129,7 @@ func TestConfigJSON(t *testing.T) {
 	b, _ = os.ReadFile(filepath.Join(dir, ConfigFile))
 	m = nil
 	json.Unmarshal(b, &m)
-	if m["peft_type"] != "IA3" || !reflect.DeepEqual(m["feedforward_modules"], []any{"down_proj"}) || m["r"] != nil {
+	if m["peft_type"] != "IA3" || !reflect.DeepEqual(m["feedforward_modules"], []any{"down_proj"}) || m["r"] != nil || m["lora_dropout"] != nil || m["bias"] != nil {
 		t.Errorf("IA3 config %s", b)
 	}
 	// A regular-expression target_modules string loads.
