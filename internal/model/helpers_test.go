@@ -143,3 +143,12 @@ func compareLogits(t *testing.T, what string, got, want []float32, rel float64) 
 	}
 	t.Logf("%s: max |a-b| / max |b| = %.3g", what, maxDiff/maxAbs)
 }
+
+func mustJSON(tb testing.TB, v any) []byte {
+	tb.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
