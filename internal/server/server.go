@@ -186,6 +186,9 @@ func installDir(ctx context.Context, dir string, install func(context.Context, s
 	if err := install(ctx, tmp); err != nil {
 		return err
 	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
 	return os.Rename(tmp, dir)
 }
 

@@ -1,8 +1,0 @@
-package main
-
-// Stubs for subcommands that have not landed yet; the change that
-// implements one deletes its line here (and this file when empty).
-var (
-	runServe = notYet("runServe")
-	runAdmin = notYet("runAdmin")
-)
