@@ -79,4 +79,3 @@ func classify(err error) error {
 	}
 	return nil
 }
-
