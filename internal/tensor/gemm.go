@@ -265,12 +265,15 @@ func packA(fast bool, dst []float32, transA bool, a []float32, lda, i0, p0, mc, 
 		rows := min(mr, mc-q)
 		panel := dst[q*kc : (q+mr)*kc]
 		if rows == mr && fast {
+			var done bool
 			if transA {
-				packFast(panel, a[p0*lda+i0+q:], false, lda, mr, kc)
+				done = packFast(panel, a[p0*lda+i0+q:], false, lda, mr, kc)
 			} else {
-				packFast(panel, a[(i0+q)*lda+p0:], true, lda, mr, kc)
+				done = packFast(panel, a[(i0+q)*lda+p0:], true, lda, mr, kc)
 			}
-			continue
+			if done {
+				continue
+			}
 		}
 		if transA {
 			// op(A)[i][p] = a[p·lda+i]: each step is a contiguous run.
@@ -304,12 +307,15 @@ func packB(fast bool, dst []float32, transB bool, b []float32, ldb, p0, j0, kc, 
 		cols := min(nr, nc-q)
 		panel := dst[q*kc : (q+nr)*kc]
 		if cols == nr && fast {
+			var done bool
 			if transB {
-				packFast(panel, b[(j0+q)*ldb+p0:], true, ldb, nr, kc)
+				done = packFast(panel, b[(j0+q)*ldb+p0:], true, ldb, nr, kc)
 			} else {
-				packFast(panel, b[p0*ldb+j0+q:], false, ldb, nr, kc)
+				done = packFast(panel, b[p0*ldb+j0+q:], false, ldb, nr, kc)
 			}
-			continue
+			if done {
+				continue
+			}
 		}
 		if !transB {
 			for p := 0; p < kc; p++ {
