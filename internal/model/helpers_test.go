@@ -67,7 +67,7 @@ func requireTorch(t *testing.T) {
 
 // torchForward runs testdata/torchref.py on the model directory and
 // returns its logits [B, T, V] and mean next-token loss.
-func torchForward(t *testing.T, dir string, ids [][]int, mask [][]int, vocab int) ([]float32, float64) {
+func torchForward(t *testing.T, dir string, ids [][]int, mask [][]int, vocab int, extra ...string) ([]float32, float64) {
 	t.Helper()
 	tmp := t.TempDir()
 	in, out := filepath.Join(tmp, "in.json"), filepath.Join(tmp, "out.bin")
@@ -79,7 +79,7 @@ func torchForward(t *testing.T, dir string, ids [][]int, mask [][]int, vocab int
 	if err := os.WriteFile(in, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("/usr/bin/python3", "testdata/torchref.py", "--model", dir, "--input", in, "--output", out)
+	cmd := exec.Command("/usr/bin/python3", append([]string{"testdata/torchref.py", "--model", dir, "--input", in, "--output", out}, extra...)...)
 	res, err := cmd.Output()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {

@@ -201,6 +201,58 @@ class Model:
         return x @ self.lm_head.T
 
 
+class AdapterModel(Model):
+    """Model with a PEFT LoRA or IA3 adapter applied unmerged, as PEFT's
+    layers compute it, or a Gantry vanilla adapter's tensors substituted."""
+
+    def __init__(self, config, weights, adapter_dir, dtype=torch.float32):
+        self.lora, self.ia3_out, self.ia3_in = {}, {}, {}
+        self.scale = 1.0
+        manifest = os.path.join(adapter_dir, "gantry_adapter.json")
+        tensors = read_safetensors(os.path.join(adapter_dir, "adapter_model.safetensors"))
+        if os.path.exists(manifest):
+            weights = dict(weights)
+            weights.update(tensors)
+            super().__init__(config, weights, dtype)
+            return
+        super().__init__(config, weights, dtype)
+        with open(os.path.join(adapter_dir, "adapter_config.json")) as f:
+            acfg = json.load(f)
+        kind = acfg["peft_type"]
+        ff = acfg.get("feedforward_modules") or []
+        if isinstance(ff, str):
+            ff = [ff]
+        if kind == "LORA":
+            r = acfg["r"]
+            self.scale = acfg["lora_alpha"] / (math.sqrt(r) if acfg.get("use_rslora") else r)
+        for name, t in tensors.items():
+            base = name[len("base_model.model."):] if name.startswith("base_model.model.") else name
+            t = t.to(dtype)
+            if base.endswith(".lora_A.weight"):
+                self.lora.setdefault(base[: -len(".lora_A.weight")], {})["A"] = t
+            elif base.endswith(".lora_B.weight"):
+                self.lora.setdefault(base[: -len(".lora_B.weight")], {})["B"] = t
+            elif base.endswith(".ia3_l"):
+                mod = base[: -len(".ia3_l")]
+                if any(mod.endswith(m) for m in ff):
+                    self.ia3_in[mod] = t.reshape(-1)
+                else:
+                    self.ia3_out[mod] = t.reshape(-1)
+            else:
+                raise ValueError("unexpected adapter tensor " + name)
+
+    def linear(self, name, x):
+        if name in self.ia3_in:
+            x = x * self.ia3_in[name]
+        y = super().linear(name, x)
+        if name in self.lora:
+            ab = self.lora[name]
+            y = y + self.scale * ((x @ ab["A"].T) @ ab["B"].T)
+        if name in self.ia3_out:
+            y = y * self.ia3_out[name]
+        return y
+
+
 def next_token_loss(logits, input_ids, attention_mask=None):
     """Mean cross-entropy of predicting token t+1 from position t over real tokens."""
     B, T, V = logits.shape
@@ -218,12 +270,16 @@ def main():
     ap.add_argument("--input", required=True)
     ap.add_argument("--output", required=True)
     ap.add_argument("--float64", action="store_true")
+    ap.add_argument("--adapter", help="PEFT LoRA/IA3 or Gantry vanilla adapter directory")
     args = ap.parse_args()
     with open(args.input) as f:
         req = json.load(f)
     config, weights = load_dir(args.model)
     dtype = torch.float64 if args.float64 else torch.float32
-    model = Model(config, weights, dtype=dtype)
+    if args.adapter:
+        model = AdapterModel(config, weights, args.adapter, dtype=dtype)
+    else:
+        model = Model(config, weights, dtype=dtype)
     ids = torch.tensor(req["input_ids"], dtype=torch.long)
     mask = req.get("attention_mask")
     mask = torch.tensor(mask, dtype=torch.long) if mask is not None else None
