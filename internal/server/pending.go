@@ -17,10 +17,6 @@ import (
 // Pieces owned by other engineers that have not landed yet; each is
 // replaced by the real one when it does.
 
-func openPostgres(ctx context.Context, url string) (store.Store, error) {
-	return nil, errors.New("the PostgreSQL store driver is not available yet")
-}
-
 func objectStorageHandler(objs *objectstore.Store, ids store.Identities) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, http.StatusNotFound, api.CodeNotAuthorizedOrNotFound, "object storage is not served yet")

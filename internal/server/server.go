@@ -23,6 +23,7 @@ import (
 	"github.com/gantryml/gantry/internal/model"
 	"github.com/gantryml/gantry/internal/objectstore"
 	"github.com/gantryml/gantry/internal/store"
+	"github.com/gantryml/gantry/internal/store/postgres"
 	"github.com/gantryml/gantry/internal/store/sqlite"
 	"github.com/gantryml/gantry/internal/tokenizer"
 )
@@ -80,7 +81,11 @@ func OpenStore(ctx context.Context, dataDir, databaseURL string) (store.Store, e
 		if !strings.HasPrefix(databaseURL, "postgres://") && !strings.HasPrefix(databaseURL, "postgresql://") {
 			return nil, fmt.Errorf("--database-url must be a postgres:// URL, got %q", redactURL(databaseURL))
 		}
-		return openPostgres(ctx, databaseURL)
+		st, err := postgres.Open(ctx, databaseURL)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
 	}
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)

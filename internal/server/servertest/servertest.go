@@ -12,13 +12,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
-	"os"
+		"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/oracle/oci-go-sdk/v65/common"
 	"github.com/oracle/oci-go-sdk/v65/generativeai"
 	"github.com/oracle/oci-go-sdk/v65/objectstorage"
@@ -26,12 +24,13 @@ import (
 	"github.com/gantryml/gantry/internal/auth"
 	"github.com/gantryml/gantry/internal/core"
 	"github.com/gantryml/gantry/internal/server"
+	"github.com/gantryml/gantry/internal/store/postgres/pgtest"
 )
 
 // Options say what kind of server to start. The zero value is a SQLite
 // server with no trainer.
 type Options struct {
-	// Postgres runs the server on a fresh database of the PostgreSQL at
+	// Postgres runs the server on a fresh schema of the PostgreSQL at
 	// $GANTRY_TEST_POSTGRES; the test is skipped when the variable is
 	// unset, unless GANTRY_REQUIRE_REFERENCES=1, when it fails.
 	Postgres bool
@@ -255,58 +254,12 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// PostgresURL returns $GANTRY_TEST_POSTGRES, skipping the test when it is
-// unset (failing it when GANTRY_REQUIRE_REFERENCES=1).
-func PostgresURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("GANTRY_TEST_POSTGRES")
-	if u == "" {
-		if os.Getenv("GANTRY_REQUIRE_REFERENCES") == "1" {
-			t.Fatal("GANTRY_TEST_POSTGRES is not set and GANTRY_REQUIRE_REFERENCES=1")
-		}
-		t.Skip("GANTRY_TEST_POSTGRES is not set; skipping the PostgreSQL backend")
-	}
-	return u
-}
-
-// NewPostgresDatabase creates a fresh database on the test PostgreSQL,
-// dropped when the test ends, and returns its URL.
+// NewPostgresDatabase returns the URL of a fresh schema on the test
+// PostgreSQL ($GANTRY_TEST_POSTGRES), dropped when the test ends; the test
+// is skipped without the variable, or fails when GANTRY_REQUIRE_REFERENCES=1.
 func NewPostgresDatabase(t testing.TB) string {
 	t.Helper()
-	base := PostgresURL(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		if os.Getenv("GANTRY_REQUIRE_REFERENCES") == "1" {
-			t.Fatalf("connect to %s: %v", base, err)
-		}
-		t.Skipf("PostgreSQL at GANTRY_TEST_POSTGRES is not reachable (%v); skipping", err)
-	}
-	defer conn.Close(ctx)
-	name := "gantry_test_" + randHex(6)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Logf("drop database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Logf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("parse GANTRY_TEST_POSTGRES: %v", err)
-	}
-	u.Path = "/" + name
-	return u.String()
+	return pgtest.URL(t)
 }
 
 // testWriter sends log lines to t.Log.
