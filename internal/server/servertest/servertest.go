@@ -12,7 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
-		"os"
+	"os"
 	"strings"
 	"testing"
 	"time"
