@@ -31,7 +31,10 @@ var (
 type Store interface {
 	Tx
 	// InTx runs fn in one transaction, committed when fn returns nil and
-	// rolled back otherwise. The Tx must not be used after fn returns.
+	// rolled back otherwise. The Tx must not be used after fn returns, and
+	// fn must use only the Tx, never the Store: on SQLite, whose single
+	// writer fn's transaction holds, a write through the Store would wait
+	// for fn forever (until its context ends).
 	InTx(ctx context.Context, fn func(tx Tx) error) error
 	// Close releases the database.
 	Close() error

@@ -41,6 +41,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	params.Add("_pragma", "busy_timeout(10000)")
 	params.Add("_pragma", "foreign_keys(1)")
 	params.Add("_pragma", "journal_mode(WAL)")
+	// Every commit reaches the disk before the call returns (WAL's
+	// default, NORMAL, could lose the last commits on power loss).
+	params.Add("_pragma", "synchronous(FULL)")
 	writer, err := sql.Open("sqlite", path+"?"+params.Encode()+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)

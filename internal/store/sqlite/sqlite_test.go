@@ -2,8 +2,12 @@ package sqlite
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/gantryml/gantry/internal/core"
 	"github.com/gantryml/gantry/internal/store"
@@ -97,5 +101,68 @@ func TestOpenErrors(t *testing.T) {
 			st.Close()
 			t.Errorf("Open(%q) succeeded", p)
 		}
+	}
+}
+
+// TestTwoProcesses opens the same file twice, as two Gantry processes
+// would, and claims jobs from both at once: every job is claimed exactly
+// once and no write fails with SQLITE_BUSY.
+func TestTwoProcesses(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gantry.db")
+	a, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const n = 40
+	for i := range n {
+		if err := a.EnqueueJob(ctx, &core.Job{ID: fmt.Sprintf("j%02d", i), Kind: "k"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	seen := map[string]string{}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for w, st := range []store.Store{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			owner := fmt.Sprintf("w%d", w)
+			for {
+				j, err := st.ClaimJob(ctx, owner, time.Now(), time.Minute)
+				if errors.Is(err, store.ErrNotFound) {
+					return
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				if prev, ok := seen[j.ID]; ok {
+					errs <- fmt.Errorf("%s claimed by %s and %s", j.ID, prev, owner)
+				}
+				seen[j.ID] = owner
+				mu.Unlock()
+				if err := st.FinishJob(ctx, j.ID, owner, core.JobSucceeded, ""); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(seen) != n {
+		t.Fatalf("claimed %d of %d jobs", len(seen), n)
 	}
 }
