@@ -141,6 +141,11 @@ func Parse(tokenizerJSON, configJSON []byte) (*Tokenizer, error) {
 		}
 		maxSeen = max(maxSeen, a.ID)
 	}
+	// Ids index tables, so a file must not name an id far beyond its number
+	// of tokens (real vocabularies are dense).
+	if n := len(m.vocab) + len(f.AddedTokens); maxSeen >= 2*n+1024 {
+		return nil, fmt.Errorf("tokenizer.json: largest id %d is implausible for %d tokens", maxSeen, n)
+	}
 	t.idToToken = make([]string, maxSeen+1)
 	t.hasID = make([]bool, maxSeen+1)
 	for tok, id := range m.vocab {
@@ -167,14 +172,8 @@ func Parse(tokenizerJSON, configJSON []byte) (*Tokenizer, error) {
 	if t.post, err = newPostProcessor(f.PostProcessor, "post_processor", t.TokenID); err != nil {
 		return nil, fmt.Errorf("tokenizer.json: %w", err)
 	}
-	if tp, ok := t.post.(templatePost); ok {
-		for _, it := range tp.items {
-			for _, id := range it {
-				if id >= len(t.idToToken) || !t.hasID[id] {
-					return nil, fmt.Errorf("tokenizer.json: post_processor uses id %d, which has no token", id)
-				}
-			}
-		}
+	if err := t.checkPostIDs(t.post); err != nil {
+		return nil, err
 	}
 	t.kind = kindOf(m, t.pre, t.dec)
 
@@ -186,6 +185,7 @@ func Parse(tokenizerJSON, configJSON []byte) (*Tokenizer, error) {
 			return nil, fmt.Errorf("tokenizer_config.json: %w", err)
 		}
 		t.fillSpecial(&c, true)
+		t.applyAddBOSEOS(&c)
 		t.maxLength, _ = parseMaxLength(c.ModelMaxLength)
 		ct, err := chatTemplateOf(c.ChatTemplate)
 		if err != nil {
@@ -195,6 +195,27 @@ func Parse(tokenizerJSON, configJSON []byte) (*Tokenizer, error) {
 	}
 	t.defaultSpecial()
 	return t, nil
+}
+
+// checkPostIDs checks that every id a post-processor adds names a token.
+func (t *Tokenizer) checkPostIDs(p postProcessor) error {
+	switch v := p.(type) {
+	case templatePost:
+		for _, it := range v.items {
+			for _, id := range it {
+				if id >= len(t.idToToken) || !t.hasID[id] {
+					return fmt.Errorf("tokenizer.json: post_processor uses id %d, which has no token", id)
+				}
+			}
+		}
+	case postSeq:
+		for _, q := range v {
+			if err := t.checkPostIDs(q); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // fillSpecial takes bos/eos/pad/unk from a config; entries already set
@@ -219,6 +240,33 @@ func (t *Tokenizer) fillSpecial(c *tokenizerConfig, override bool) {
 	set(&t.eos, &t.eosText, c.EOS)
 	set(&t.pad, nil, c.PAD)
 	set(&t.unk, nil, c.UNK)
+}
+
+// applyAddBOSEOS honours add_bos_token and add_eos_token for the
+// tokenizer classes whose fast versions in transformers rebuild their
+// post-processor from them (Llama, CodeLlama, Gemma): the single-sequence
+// template becomes [BOS] text [EOS] as those flags say. Other classes keep
+// the post-processor of tokenizer.json, as the tokenizers libraries do.
+func (t *Tokenizer) applyAddBOSEOS(c *tokenizerConfig) {
+	switch strings.TrimSuffix(c.TokenizerClass, "Fast") {
+	case "LlamaTokenizer", "CodeLlamaTokenizer", "GemmaTokenizer":
+	default:
+		return
+	}
+	if c.AddBOSToken == nil && c.AddEOSToken == nil {
+		return
+	}
+	addBOS := c.AddBOSToken == nil || *c.AddBOSToken // transformers' defaults
+	addEOS := c.AddEOSToken != nil && *c.AddEOSToken
+	var p templatePost
+	if addBOS && t.bos >= 0 {
+		p.items = append(p.items, []int{t.bos})
+	}
+	p.items = append(p.items, nil)
+	if addEOS && t.eos >= 0 {
+		p.items = append(p.items, []int{t.eos})
+	}
+	t.post = p
 }
 
 // defaultSpecial fills BOS and EOS the config did not mention: BOS from a
@@ -330,10 +378,13 @@ func kindOf(m *bpe, pre preTokenizer, dec decoder) string {
 	return "BPE"
 }
 
-// Encode returns the token ids of text. With addSpecial the post-processor's
-// special tokens (such as a BOS) are added, as Hugging Face's
-// add_special_tokens=True does; special tokens written in text are always
-// recognised.
+// Encode returns the token ids of text. With addSpecial the special tokens
+// of the post-processor (such as a BOS) are added, as Hugging Face's
+// add_special_tokens=True does; for Llama-class tokenizers the config's
+// add_bos_token and add_eos_token decide, as in transformers. Special
+// tokens written in the text are always recognised. Invalid UTF-8 is
+// encoded byte by byte where the vocabulary allows (byte-level BPE, byte
+// fallback).
 func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
 	ids := make([]int, 0, len(text)/3+4)
 	for _, sec := range t.rawSplit.split(text) {

@@ -2,6 +2,8 @@ package tokenizer
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -303,4 +305,61 @@ func FuzzParse(f *testing.F) {
 		ids := tok.Encode("Hello <s> wörld 123 🙂", true)
 		_ = tok.Decode(ids, false)
 	})
+}
+
+// TestAddBOSEOS checks that add_bos_token and add_eos_token rebuild the
+// post-processor of Llama-class tokenizers, as transformers does.
+func TestAddBOSEOS(t *testing.T) {
+	tj, err := os.ReadFile("testdata/mistral/tokenizer.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		config string
+		want   []int
+	}{
+		{`{"tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "add_bos_token": true, "add_eos_token": true}`, []int{1, 22557, 2}},
+		{`{"tokenizer_class": "LlamaTokenizerFast", "bos_token": "<s>", "eos_token": "</s>", "add_bos_token": false}`, []int{22557}},
+		{`{"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>", "add_eos_token": true}`, []int{1, 22557}},
+		{`{"bos_token": "<s>"}`, []int{1, 22557}},
+	}
+	for _, tc := range tests {
+		tok, err := Parse(tj, []byte(tc.config))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tok.Encode("Hello", true); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: Encode = %v, want %v", tc.config, got, tc.want)
+		}
+	}
+}
+
+func TestConcurrentEncode(t *testing.T) {
+	tok, err := Load("testdata/gpt2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([][]int, len(corpus))
+	for i, s := range corpus {
+		want[i] = tok.Encode(s, true)
+	}
+	tok.model.cache = nil
+	done := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := range corpus {
+				k := (i + g*7) % len(corpus)
+				if got := tok.Encode(corpus[k], true); !slices.Equal(got, want[k]) {
+					done <- fmt.Errorf("Encode(%q) = %v, want %v", corpus[k], got, want[k])
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
 }
