@@ -104,6 +104,9 @@ func runTrain(ctx context.Context, args []string) error {
 
 	res, err := train.Run(ctx, o)
 	if err != nil {
+		if ctx.Err() != nil && o.CheckpointDir != "" {
+			return fmt.Errorf("%w (continue with --resume %s)", err, o.CheckpointDir)
+		}
 		return err
 	}
 	out := struct {
