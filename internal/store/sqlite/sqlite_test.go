@@ -166,3 +166,14 @@ func TestTwoProcesses(t *testing.T) {
 		t.Fatalf("claimed %d of %d jobs", len(seen), n)
 	}
 }
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(tb testing.TB) store.Store {
+		st, err := Open(context.Background(), filepath.Join(tb.TempDir(), "gantry.db"))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { st.Close() })
+		return st
+	})
+}
