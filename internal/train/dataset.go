@@ -185,6 +185,9 @@ func ReadDataset(r io.Reader, tok Tokenizer, opt ReadOptions) (*Dataset, error) 
 		if len(line) == 0 && !tooLong && err == io.EOF {
 			break
 		}
+		if lineNo == 1 {
+			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
+		}
 		switch {
 		case tooLong:
 			derr.add(lineNo, fmt.Sprintf("line longer than %d bytes", MaxLineBytes))

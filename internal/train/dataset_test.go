@@ -138,6 +138,10 @@ func TestReadDatasetChatWithoutTemplate(t *testing.T) {
 
 func TestReadDatasetBlankLinesAndTooFew(t *testing.T) {
 	lines := goodLines(10)
+	bom := strings.Join(lines, "\n")
+	if _, err := ReadDataset(strings.NewReader("\ufeff"+bom), byteTok{}, ReadOptions{MaxSeqLen: 64}); err != nil {
+		t.Errorf("leading byte order mark: %v", err)
+	}
 	text := "\n" + strings.Join(lines[:5], "\n") + "\n\n   \r\n" + strings.Join(lines[5:], "\r\n") + "\n\n"
 	ds, err := ReadDataset(strings.NewReader(text), byteTok{}, ReadOptions{MaxSeqLen: 64})
 	if err != nil {
