@@ -65,17 +65,21 @@ func requireTorch(t *testing.T) {
 	}
 }
 
-// torchForward runs testdata/torchref.py on the model directory and
-// returns its logits [B, T, V] and mean next-token loss.
-func torchForward(t *testing.T, dir string, ids [][]int, mask [][]int, vocab int, extra ...string) ([]float32, float64) {
+// torchRequest is one forward pass for the PyTorch reference: ids [B][T]
+// and an optional attention mask of the same shape.
+type torchRequest struct {
+	IDs  [][]int `json:"input_ids"`
+	Mask [][]int `json:"attention_mask,omitempty"`
+}
+
+// torchForwardMany runs testdata/torchref.py once on the model directory
+// for several requests and returns each one's logits [B, T, V] and mean
+// next-token loss. extra are more arguments for the script.
+func torchForwardMany(t *testing.T, dir string, reqs []torchRequest, vocab int, extra ...string) ([][]float32, []float64) {
 	t.Helper()
 	tmp := t.TempDir()
 	in, out := filepath.Join(tmp, "in.json"), filepath.Join(tmp, "out.bin")
-	req := map[string]any{"input_ids": ids}
-	if mask != nil {
-		req["attention_mask"] = mask
-	}
-	b, _ := json.Marshal(req)
+	b, _ := json.Marshal(map[string]any{"requests": reqs})
 	if err := os.WriteFile(in, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -88,24 +92,41 @@ func torchForward(t *testing.T, dir string, ids [][]int, mask [][]int, vocab int
 		t.Fatalf("torchref.py: %v", err)
 	}
 	var r struct {
-		Loss float64 `json:"loss"`
+		Losses []float64 `json:"losses"`
 	}
-	if err := json.Unmarshal(res, &r); err != nil {
+	if err := json.Unmarshal(res, &r); err != nil || len(r.Losses) != len(reqs) {
 		t.Fatalf("torchref.py output %q: %v", res, err)
 	}
 	raw, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := len(ids) * len(ids[0]) * vocab
-	if len(raw) != 4*n {
-		t.Fatalf("torchref.py wrote %d bytes, want %d", len(raw), 4*n)
+	var all [][]float32
+	off := 0
+	for _, q := range reqs {
+		n := len(q.IDs) * len(q.IDs[0]) * vocab
+		if len(raw) < off+4*n {
+			t.Fatalf("torchref.py wrote %d bytes, want at least %d", len(raw), off+4*n)
+		}
+		logits := make([]float32, n)
+		for i := range logits {
+			j := off + 4*i
+			logits[i] = math.Float32frombits(uint32(raw[j]) | uint32(raw[j+1])<<8 | uint32(raw[j+2])<<16 | uint32(raw[j+3])<<24)
+		}
+		off += 4 * n
+		all = append(all, logits)
 	}
-	logits := make([]float32, n)
-	for i := range logits {
-		logits[i] = math.Float32frombits(uint32(raw[4*i]) | uint32(raw[4*i+1])<<8 | uint32(raw[4*i+2])<<16 | uint32(raw[4*i+3])<<24)
+	if off != len(raw) {
+		t.Fatalf("torchref.py wrote %d bytes, want %d", len(raw), off)
 	}
-	return logits, r.Loss
+	return all, r.Losses
+}
+
+// torchForward runs one request through the PyTorch reference.
+func torchForward(t *testing.T, dir string, ids [][]int, mask [][]int, vocab int, extra ...string) ([]float32, float64) {
+	t.Helper()
+	l, loss := torchForwardMany(t, dir, []torchRequest{{IDs: ids, Mask: mask}}, vocab, extra...)
+	return l[0], loss[0]
 }
 
 // compareLogits fails unless got agrees with want within rel relative to

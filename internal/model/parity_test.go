@@ -43,7 +43,21 @@ func TestTorchParity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, wantLoss := torchForward(t, dir, ids, nil, V)
+			// The same rows, the second left-padded by 4 (padding slots hold id 0).
+			pad := 4
+			pflat := append([]int{}, flat...)
+			valid := make([]bool, B*T)
+			mask := [][]int{make([]int, T), make([]int, T)}
+			for i := range valid {
+				valid[i] = i >= T+pad || i < T
+				if valid[i] {
+					mask[i/T][i%T] = 1
+				} else {
+					pflat[i] = 0
+				}
+			}
+			refs, losses := torchForwardMany(t, dir, []torchRequest{{IDs: ids}, {IDs: [][]int{pflat[:T], pflat[T:]}, Mask: mask}}, V)
+			want, wantLoss, wantPad := refs[0], losses[0], refs[1]
 			compareLogits(t, "logits", got, want, 1e-4)
 			targets := make([]int, B*T)
 			for i := range targets {
@@ -57,25 +71,12 @@ func TestTorchParity(t *testing.T) {
 				t.Errorf("loss %.7f, torch %.7f", loss, wantLoss)
 			}
 
-			// The same rows, the second left-padded by 4: torch with the
-			// mask, and Go's padded row against its own unpadded run.
-			pad := 4
-			pflat := append([]int{}, flat...)
-			valid := make([]bool, B*T)
-			mask := [][]int{make([]int, T), make([]int, T)}
-			for i := range valid {
-				valid[i] = i >= T+pad || i < T
-				if valid[i] {
-					mask[i/T][i%T] = 1
-				} else {
-					pflat[i] = 0
-				}
-			}
+			// Padded: against torch with the mask, and Go's padded row
+			// against its own unpadded run.
 			gotPad, err := m.Forward(context.Background(), nil, pflat, valid, B, T, false)
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantPad, _ := torchForward(t, dir, [][]int{pflat[:T], pflat[T:]}, mask, V)
 			realGot, realWant := pick(gotPad, valid, V), pick(wantPad, valid, V)
 			compareLogits(t, "padded logits vs torch", realGot, realWant, 1e-4)
 			single, err := m.Forward(context.Background(), nil, pflat[T+pad:], nil, 1, T-pad, false)

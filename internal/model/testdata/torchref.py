@@ -8,9 +8,11 @@ weights)`` has ``forward(input_ids, attention_mask=None)`` returning logits
 can add adapters (LoRA, IA3) around them.
 
 As a script it reads {"input_ids": [[...]], "attention_mask": [[...]]}
-from --input, writes the logits as little-endian float32 [B, T, V] to
---output, and prints {"loss": mean next-token cross-entropy over real
-tokens} as JSON.
+(or {"requests": [such objects]}) from --input, writes the logits as
+little-endian float32 [B, T, V] (one after another) to --output, and prints
+{"loss": ..., "losses": [...]}, the mean next-token cross-entropy over real
+tokens of each request, as JSON. --adapter DIR applies a PEFT LoRA/IA3 or
+Gantry vanilla adapter.
 
 Semantics follow transformers' modeling_llama / modeling_qwen2 /
 modeling_mistral in eager mode: RMSNorm in fp32 (x * rsqrt(mean(x^2) +
@@ -280,13 +282,19 @@ def main():
         model = AdapterModel(config, weights, args.adapter, dtype=dtype)
     else:
         model = Model(config, weights, dtype=dtype)
-    ids = torch.tensor(req["input_ids"], dtype=torch.long)
-    mask = req.get("attention_mask")
-    mask = torch.tensor(mask, dtype=torch.long) if mask is not None else None
-    with torch.no_grad():
-        logits = model.forward(ids, mask)
-    logits.to(torch.float32).numpy().astype("<f4").tofile(args.output)
-    json.dump({"loss": next_token_loss(logits, ids, mask)}, sys.stdout)
+    # One request, or {"requests": [...]} whose logits are concatenated.
+    reqs = req["requests"] if "requests" in req else [req]
+    losses = []
+    with open(args.output, "wb") as out:
+        for r in reqs:
+            ids = torch.tensor(r["input_ids"], dtype=torch.long)
+            mask = r.get("attention_mask")
+            mask = torch.tensor(mask, dtype=torch.long) if mask is not None else None
+            with torch.no_grad():
+                logits = model.forward(ids, mask)
+            out.write(logits.to(torch.float32).numpy().astype("<f4").tobytes())
+            losses.append(next_token_loss(logits, ids, mask))
+    json.dump({"loss": losses[0], "losses": losses}, sys.stdout)
 
 
 if __name__ == "__main__":
