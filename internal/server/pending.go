@@ -18,9 +18,7 @@ import (
 // replaced by the real one when it does.
 
 func objectStorageHandler(objs *objectstore.Store, ids store.Identities) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		api.WriteError(w, r, http.StatusNotFound, api.CodeNotAuthorizedOrNotFound, "object storage is not served yet")
-	})
+	return api.NewObjectStorageHandler(objs, ids)
 }
 
 // runWorkers is a minimal claim loop over store.Jobs until E1's

@@ -236,7 +236,11 @@ func (s *Server) Handler() http.Handler {
 	verifier := &auth.Verifier{Keys: s.Store, OnError: api.WriteError, Logger: s.log}
 	apiMux := http.NewServeMux()
 	apiMux.Handle(api.APIVersion+"/", genai.Handler())
-	apiMux.Handle("/n/", objectStorageHandler(s.Objects, s.Store))
+	osHandler := objectStorageHandler(s.Objects, s.Store)
+	// "/n" too: GetNamespace is GET /n/, which the Go SDK sends as /n; a
+	// ServeMux redirect would make the client resend a signature for /n to /n/.
+	apiMux.Handle("/n", osHandler)
+	apiMux.Handle("/n/", osHandler)
 	apiMux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, http.StatusNotFound, api.CodeNotAuthorizedOrNotFound, "no operation at "+r.Method+" "+r.URL.Path)
 	}))
