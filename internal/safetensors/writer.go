@@ -120,14 +120,18 @@ func WriteFile(path string, tensors []Tensor, metadata map[string]string) (err e
 				return fmt.Errorf("safetensors: write %s: tensor %q: %w", path, t.Name, err)
 			}
 		}
-		need := len(vals) * t.DType.Size()
-		if cap(raw) < need {
-			raw = make([]byte, need)
+		// Encode in chunks so a large tensor needs no second full-size buffer.
+		const chunk = 1 << 18
+		size := t.DType.Size()
+		if raw == nil {
+			raw = make([]byte, chunk*4)
 		}
-		raw = raw[:need]
-		encodeF32(raw, vals, t.DType)
-		if _, err := w.Write(raw); err != nil {
-			return fmt.Errorf("safetensors: write %s: %w", path, err)
+		for off := 0; off < len(vals); off += chunk {
+			part := vals[off:min(off+chunk, len(vals))]
+			encodeF32(raw, part, t.DType)
+			if _, err := w.Write(raw[:len(part)*size]); err != nil {
+				return fmt.Errorf("safetensors: write %s: %w", path, err)
+			}
 		}
 	}
 	if err := w.Flush(); err != nil {
