@@ -101,3 +101,58 @@ func TestChatRealTemplates(t *testing.T) {
 		})
 	}
 }
+
+// TestPromptCompletionSentencePiece checks that a completion gets the
+// tokens it has in running text under a SentencePiece tokenizer (one
+// word-start marker, not two).
+func TestPromptCompletionSentencePiece(t *testing.T) {
+	mtj, err := os.ReadFile("../tokenizer/testdata/mistral/tokenizer.json")
+	if err != nil {
+		t.Skipf("mistral tokenizer test file: %v", err)
+	}
+	mcj, err := os.ReadFile("../tokenizer/testdata/mistral/tokenizer_config.json")
+	if err != nil {
+		t.Skipf("mistral tokenizer test file: %v", err)
+	}
+	tk, err := tokenizer.Parse(mtj, mcj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for range 10 {
+		b.WriteString(`{"prompt": "The capital of France is", "completion": " Paris, of course."}` + "\n")
+	}
+	ds, err := ReadDataset(strings.NewReader(b.String()), FromTokenizer(tk), ReadOptions{MaxSeqLen: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := ds.Examples[0]
+	want := tk.Encode("The capital of France is Paris, of course.", true)
+	eos, _ := tk.EOS()
+	want = append(want, eos)
+	got := make([]int, len(ex.Tokens))
+	for i, id := range ex.Tokens {
+		got[i] = int(id)
+	}
+	if !slicesEqualInt(got, want) {
+		t.Errorf("tokens %v, want %v", got, want)
+	}
+	if spans := trainedText(tk, ex); len(spans) != 1 || !strings.HasPrefix(spans[0], "Paris, of course.") && !strings.HasPrefix(spans[0], " Paris, of course.") {
+		t.Errorf("trained text %q", spans)
+	}
+	if strings.Contains(tk.Decode(got, true), "  Paris") {
+		t.Errorf("completion got a second word-start marker: %q", tk.Decode(got, true))
+	}
+}
+
+func slicesEqualInt(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

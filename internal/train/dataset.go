@@ -136,8 +136,13 @@ type ReadOptions struct {
 // (chat, which needs tok to implement ChatTemplater).
 //
 // A prompt/completion example is [BOS if tok adds one] + prompt +
-// completion + EOS, prompt and completion tokenized separately; the loss
-// covers the completion and EOS. An example longer than MaxSeqLen loses
+// completion + EOS; the loss covers the completion and EOS. The text
+// prompt+completion is tokenized as a whole (as TRL does), so the
+// completion's first word gets the tokens it has in running text — a
+// SentencePiece tokenizer would otherwise give a separately tokenized
+// completion a second word-start marker. The prompt's tokens are the
+// longest common prefix of that and the prompt tokenized alone; a token
+// straddling the boundary counts as completion. An example longer than MaxSeqLen loses
 // the start of its prompt; if the completion alone is too long the prompt
 // is dropped and the completion's end is cut (and EOS with it, since the
 // text does not end there).
@@ -331,8 +336,16 @@ func toInt32(ids []int) []int32 {
 // promptCompletion builds and, when needed, truncates a prompt/completion
 // example.
 func (p *parser) promptCompletion(prompt, completion string) (Example, bool) {
-	pt := toInt32(p.tok.Encode(prompt, false))
-	ct := toInt32(p.tok.Encode(completion, false))
+	alone := p.tok.Encode(prompt, false)
+	joint := p.tok.Encode(prompt+completion, false)
+	k := 0
+	for k < len(alone) && k < len(joint) && alone[k] == joint[k] {
+		k++
+	}
+	pt, ct := toInt32(joint[:k]), toInt32(joint[k:])
+	if len(ct) == 0 { // cannot happen for a sane tokenizer; keep the completion
+		pt, ct = toInt32(alone), toInt32(p.tok.Encode(completion, false))
+	}
 	head := 0
 	if p.useBOS {
 		head = 1
