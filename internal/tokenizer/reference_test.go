@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -43,17 +44,29 @@ func skipOrFail(t *testing.T, format string, args ...any) {
 
 // loadReal loads one of realTokenizers, skipping (or failing, in CI) when
 // its files are not installed.
+// Loaded once per test binary: the large files take a while to parse.
 func loadReal(t *testing.T, rt realTokenizer) *Tokenizer {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(rt.dir, "tokenizer.json")); err != nil {
 		skipOrFail(t, "%s tokenizer not available: %v", rt.name, err)
 	}
+	loadedMu.Lock()
+	defer loadedMu.Unlock()
+	if tok, ok := loaded[rt.dir]; ok {
+		return tok
+	}
 	tok, err := Load(rt.dir)
 	if err != nil {
 		t.Fatalf("Load(%s): %v", rt.dir, err)
 	}
+	loaded[rt.dir] = tok
 	return tok
 }
+
+var (
+	loadedMu sync.Mutex
+	loaded   = map[string]*Tokenizer{}
+)
 
 // corpus exercises the pre-tokenizers, the normalizers, byte fallback and
 // added tokens. It leaves out U+0085 and U+FEFF next to other whitespace
