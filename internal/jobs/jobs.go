@@ -58,6 +58,11 @@ type Options struct {
 	CancelCheck time.Duration
 	// Logger receives the runner's logs (default slog.Default()).
 	Logger *slog.Logger
+	// ShutdownGrace bounds how long Run waits, once its context is done,
+	// for handlers to return (0: as long as they take). A job whose
+	// handler outlives it keeps its lease until the lease expires, and is
+	// then claimed again by the next runner as a new attempt.
+	ShutdownGrace time.Duration
 }
 
 // Runner claims and runs jobs. Register handlers, then call Run once.
@@ -128,8 +133,9 @@ func (r *Runner) Running() int {
 }
 
 // Run claims and runs jobs until ctx is done. Then it cancels the running
-// handlers with cause ErrShutdown, waits for them to return, puts their
-// jobs back in the queue, and returns nil.
+// handlers with cause ErrShutdown, waits for them to return (see
+// ShutdownGrace), puts their jobs back in the queue, and returns nil.
+// Call it once.
 func (r *Runner) Run(ctx context.Context) error {
 	log := r.opts.Logger.With("owner", r.opts.Owner)
 	log.Info("job runner started", "lease", r.opts.Lease, "poll", r.opts.PollInterval)
@@ -147,12 +153,37 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 			r.mu.Unlock()
 			log.Info("job runner stopping", "running", n)
-			wg.Wait()
-			log.Info("job runner stopped")
+			if r.waitHandlers(&wg) {
+				log.Info("job runner stopped")
+			} else {
+				log.Warn("job runner stopped with handlers still running", "grace", r.opts.ShutdownGrace, "running", r.Running())
+			}
 			return nil
 		case <-ticker.C:
 		case <-r.wake:
 		}
+	}
+}
+
+// waitHandlers waits for the handlers to return, at most ShutdownGrace
+// when set; it reports whether they all did.
+func (r *Runner) waitHandlers(wg *sync.WaitGroup) bool {
+	if r.opts.ShutdownGrace <= 0 {
+		wg.Wait()
+		return true
+	}
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(r.opts.ShutdownGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
 	}
 }
 

@@ -305,14 +305,14 @@ func TestLeaseRenewal(t *testing.T) {
 	h := func(ctx context.Context, j *core.Job) error {
 		calls.Add(1)
 		select {
-		case <-time.After(1500 * time.Millisecond):
+		case <-time.After(3 * time.Second):
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 	opts := fastOptions("a")
-	opts.Lease = 300 * time.Millisecond
+	opts.Lease = time.Second // renewed every 1/3 s; generous for a loaded CI machine
 	a := New(st, opts)
 	a.Register("k", h)
 	opts.Owner = "b"
@@ -362,5 +362,37 @@ func TestLeaseLost(t *testing.T) {
 	got, _ := st.GetJob(context.Background(), j.ID)
 	if got.State != core.JobRunning || got.LeaseOwner != "thief" {
 		t.Fatalf("job after lease loss: %+v", got)
+	}
+}
+
+// TestShutdownGrace: a handler that ignores its context does not hold Run
+// past ShutdownGrace.
+func TestShutdownGrace(t *testing.T) {
+	st := newStore(t)
+	opts := fastOptions("w")
+	opts.ShutdownGrace = 200 * time.Millisecond
+	r := New(st, opts)
+	started := make(chan struct{})
+	release := make(chan struct{})
+	r.Register("stubborn", func(ctx context.Context, j *core.Job) error {
+		close(started)
+		<-release
+		return nil
+	})
+	defer close(release)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	enqueue(t, st, &core.Job{Kind: "stubborn"})
+	r.Notify()
+	<-started
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run waited past ShutdownGrace")
+	}
+	if r.Running() != 1 {
+		t.Fatalf("Running() = %d, want the stubborn handler", r.Running())
 	}
 }
