@@ -154,8 +154,10 @@ type ReadOptions struct {
 // reply and render(messages[:i+1], false) the text through its end, so the
 // reply's span — content and the template's end-of-turn marker — is the
 // difference; each such rendering must be a prefix of the next and of the
-// whole, or the line is rejected. The text segments between spans are
-// tokenized one by one, so span boundaries are token boundaries. A chat
+// whole, or the line is rejected. The whole rendering is tokenized once;
+// a span boundary's token index is the longest common prefix of the
+// tokens of the text before it and the whole (a token straddling a
+// span's start counts as trained, one straddling its end does not). A chat
 // example longer than MaxSeqLen keeps the window that ends at the last
 // assistant token (dropping the conversation's start), or the start of
 // the last assistant span if that alone is too long.
@@ -427,12 +429,21 @@ func (p *parser) parseChat(raw json.RawMessage) (ex Example, truncated bool, rea
 	if err != nil {
 		return ex, false, "chat template: " + err.Error()
 	}
-	// Cut full into segments at the assistant spans' boundaries.
-	type seg struct {
-		text    string
-		trained bool
+	// The whole rendering is tokenized once, as inference tokenizes a
+	// rendered prompt; each span's text boundaries become token
+	// boundaries through the longest common prefix of the text before the
+	// boundary, tokenized alone, with the whole.
+	joint := p.tok.Encode(full, false)
+	boundary := func(n int) int {
+		pre := p.tok.Encode(full[:n], false)
+		k := 0
+		for k < len(pre) && k < len(joint) && pre[k] == joint[k] {
+			k++
+		}
+		return k
 	}
-	var segs []seg
+	ex.Tokens = toInt32(joint)
+	ex.Trained = make([]bool, len(joint))
 	pos := 0
 	for i, m := range msgs {
 		if m.Role != "assistant" {
@@ -449,18 +460,10 @@ func (p *parser) parseChat(raw json.RawMessage) (ex Example, truncated bool, rea
 		if len(before) < pos || !strings.HasPrefix(through, before) || !strings.HasPrefix(full, through) || !strings.HasPrefix(before, full[:pos]) {
 			return ex, false, fmt.Sprintf("message %d: the chat template does not render this assistant turn as a stable prefix", i+1)
 		}
-		segs = append(segs, seg{full[pos:len(before)], false}, seg{full[len(before):len(through)], true})
+		for j := boundary(len(before)); j < boundary(len(through)); j++ {
+			ex.Trained[j] = true
+		}
 		pos = len(through)
-	}
-	segs = append(segs, seg{full[pos:], false})
-	for _, s := range segs {
-		if s.text == "" {
-			continue
-		}
-		for _, id := range p.tok.Encode(s.text, false) {
-			ex.Tokens = append(ex.Tokens, int32(id))
-			ex.Trained = append(ex.Trained, s.trained)
-		}
 	}
 	// Position 0 is never predicted.
 	if len(ex.Trained) > 0 {
