@@ -343,3 +343,28 @@ func TestBatchBuilder(t *testing.T) {
 		t.Errorf("tokens %v targets %v", b.Tokens, b.Targets)
 	}
 }
+
+// TestFitEpochEndEvaluations checks that epoch ends off the logging
+// interval are evaluated and emitted as points.
+func TestFitEpochEndEvaluations(t *testing.T) {
+	ex := cycleData(90, 7, 6)
+	net := newBigram(7, 6)
+	opt := loopOpts()
+	var logged, evaluated []int
+	opt.OnMetrics = func(m Metrics) {
+		logged = append(logged, m.Step)
+		if m.ValLoss != nil {
+			evaluated = append(evaluated, m.Step)
+		}
+	}
+	// 72 training examples in batches of 4: 18 steps an epoch, 54 in all.
+	if _, err := Fit(context.Background(), net, nn.NewAdamW(net.Params()), ex[:72], ex[72:], opt); err != nil {
+		t.Fatal(err)
+	}
+	if want := append(seq(1, 20), 25, 30, 35, 36, 40, 45, 50, 54); !reflect.DeepEqual(logged, want) {
+		t.Errorf("points at %v, want %v", logged, want)
+	}
+	if want := []int{18, 25, 30, 35, 36, 40, 45, 50, 54}; !reflect.DeepEqual(evaluated, want) {
+		t.Errorf("evaluated at %v, want %v", evaluated, want)
+	}
+}
