@@ -16,10 +16,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gantryml/gantry/internal/api"
 	"github.com/gantryml/gantry/internal/auth"
+	"github.com/gantryml/gantry/internal/jobs"
 	"github.com/gantryml/gantry/internal/model"
 	"github.com/gantryml/gantry/internal/objectstore"
 	"github.com/gantryml/gantry/internal/store"
@@ -70,7 +72,7 @@ type Server struct {
 	Catalog *Catalog
 	Metrics *Metrics
 	workers *workers
-	wake    chan struct{}
+	runner  atomic.Pointer[jobs.Runner]
 	closeMu sync.Once
 }
 
@@ -134,7 +136,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, Store: st, Metrics: NewMetrics(), wake: make(chan struct{}, 1)}
+	s := &Server{cfg: cfg, log: log, Store: st, Metrics: NewMetrics()}
 	if err := s.init(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -236,7 +238,7 @@ func (s *Server) Handler() http.Handler {
 	verifier := &auth.Verifier{Keys: s.Store, OnError: api.WriteError, Logger: s.log}
 	apiMux := http.NewServeMux()
 	apiMux.Handle(api.APIVersion+"/", genai.Handler())
-	osHandler := objectStorageHandler(s.Objects, s.Store)
+	osHandler := api.NewObjectStorageHandler(s.Objects, s.Store)
 	// "/n" too: GetNamespace is GET /n/, which the Go SDK sends as /n; a
 	// ServeMux redirect would make the client resend a signature for /n to /n/.
 	apiMux.Handle("/n", osHandler)
@@ -348,10 +350,10 @@ func (c objectChecker) ObjectExists(ctx context.Context, tenancyID, ns, bucket, 
 	return err
 }
 
+// notify wakes the job runner after a job was queued or a queue grew.
 func (s *Server) notify() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	if r := s.runner.Load(); r != nil {
+		r.Notify()
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gantryml/gantry/internal/api"
 	"github.com/gantryml/gantry/internal/core"
+	"github.com/gantryml/gantry/internal/jobs"
 	"github.com/gantryml/gantry/internal/store"
 )
 
@@ -21,8 +22,9 @@ type TrainJob struct {
 	// BaseModel is the catalog entry of the model's base model, with the
 	// Hugging Face directory to load.
 	BaseModel *BaseModel
-	// Attempt counts the job's starts, from 1; a later attempt resumes
-	// from the trainer's own checkpoints.
+	// Attempt counts the job's claims that did not end in a graceful
+	// release, from 1: a shutdown does not count, a crash does. Either
+	// way the trainer resumes from its own checkpoints when it has them.
 	Attempt int
 }
 
@@ -347,4 +349,15 @@ func (s *Server) handlers() map[string]func(context.Context, *core.Job) error {
 		api.JobModelDelete:   s.workers.modelDelete,
 		api.JobFineTune:      s.workers.fineTune,
 	}
+}
+
+// runWorkers runs the job runner with the API's handlers until ctx is
+// done; then running jobs stop and go back to the queue.
+func (s *Server) runWorkers(ctx context.Context) error {
+	r := jobs.New(s.Store, jobs.Options{Logger: s.log, PollInterval: 500 * time.Millisecond, CancelCheck: 200 * time.Millisecond})
+	for kind, h := range s.handlers() {
+		r.Register(kind, h)
+	}
+	s.runner.Store(r)
+	return r.Run(ctx)
 }
