@@ -31,7 +31,7 @@ func benchmarkEncode(b *testing.B, dir string) {
 	b.SetBytes(int64(len(text)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		tok.model.cache = nil // measure the merges, not only the word cache
+		tok.model.cache, tok.model.rawCache = nil, nil // measure the merges, not only the word cache
 		tok.Encode(text, true)
 	}
 }

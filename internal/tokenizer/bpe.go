@@ -21,8 +21,9 @@ type bpe struct {
 	prefix       string // continuing_subword_prefix
 	suffix       string // end_of_word_suffix
 
-	mu    sync.RWMutex
-	cache map[string][]int32
+	mu       sync.RWMutex
+	cache    map[string][]int32 // by word as the model sees it
+	rawCache map[string][]int32 // by raw word, for byteLevelFast
 }
 
 // mergeRule is what a pair of symbols merges into, and the rule's rank.

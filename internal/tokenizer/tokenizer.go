@@ -46,6 +46,7 @@ type Tokenizer struct {
 
 	normalizer normalizer
 	pre        preTokenizer
+	fast       *byteLevelFast // nil: use pre and the model word by word
 	post       postProcessor
 	dec        decoder
 	byteLevelD bool // decoder is ByteLevel at the top: added tokens pass through verbatim
@@ -176,6 +177,7 @@ func Parse(tokenizerJSON, configJSON []byte) (*Tokenizer, error) {
 		return nil, err
 	}
 	t.kind = kindOf(m, t.pre, t.dec)
+	t.fast = newByteLevelFast(t.pre, m)
 
 	if len(bytes.TrimSpace(configJSON)) > 0 {
 		var c tokenizerConfig
@@ -387,6 +389,7 @@ func kindOf(m *bpe, pre preTokenizer, dec decoder) string {
 // fallback).
 func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
 	ids := make([]int, 0, len(text)/3+4)
+	var words []string
 	for _, sec := range t.rawSplit.split(text) {
 		if sec.id >= 0 {
 			ids = append(ids, sec.id)
@@ -396,12 +399,22 @@ func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
 		if t.normalizer != nil {
 			s = t.normalizer.normalize(s)
 		}
+		if s == "" {
+			continue
+		}
 		for j, sub := range t.normSplit.split(s) {
 			if sub.id >= 0 {
 				ids = append(ids, sub.id)
 				continue
 			}
-			words := []string{sub.text}
+			if sub.text == "" {
+				continue
+			}
+			if t.fast != nil {
+				ids, words = t.fast.encode(ids, t.model, sub.text, words)
+				continue
+			}
+			words = append(words[:0], sub.text)
 			if t.pre != nil {
 				words = t.pre.preTokenize(words, sec.start == 0 && j == 0)
 			}

@@ -343,7 +343,7 @@ func TestConcurrentEncode(t *testing.T) {
 	for i, s := range corpus {
 		want[i] = tok.Encode(s, true)
 	}
-	tok.model.cache = nil
+	tok.model.cache, tok.model.rawCache = nil, nil
 	done := make(chan error, 4)
 	for g := 0; g < 4; g++ {
 		go func() {
