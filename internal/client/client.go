@@ -78,15 +78,15 @@ func New(cfg Config) (*Client, error) {
 	}
 	tenancy, err := prov.TenancyOCID()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.ConfigFile, err)
+		return nil, wrap(cfg.ConfigFile, err)
 	}
 	g, err := generativeai.NewGenerativeAiClientWithConfigurationProvider(prov)
 	if err != nil {
-		return nil, fmt.Errorf("generative AI client: %w", err)
+		return nil, wrap("generative AI client", err)
 	}
 	o, err := objectstorage.NewObjectStorageClientWithConfigurationProvider(prov)
 	if err != nil {
-		return nil, fmt.Errorf("object storage client: %w", err)
+		return nil, wrap("object storage client", err)
 	}
 	g.Host, o.Host = cfg.Endpoint, cfg.Endpoint
 	if !cfg.Retry {
@@ -122,7 +122,7 @@ func (c *Client) Namespace(ctx context.Context) (string, error) {
 	}
 	r, err := c.OS.GetNamespace(ctx, objectstorage.GetNamespaceRequest{})
 	if err != nil {
-		return "", fmt.Errorf("get namespace: %w", err)
+		return "", wrap("get namespace", err)
 	}
 	if r.Value == nil {
 		return "", errors.New("get namespace: empty answer")
@@ -137,4 +137,31 @@ func (c *Client) compartment(id string) *string {
 		id = c.TenancyID
 	}
 	return &id
+}
+
+// ServiceError is a concise form of an SDK service error: the status,
+// OCI's code and message, and the request id to quote.
+type ServiceError struct {
+	Status    int
+	Code      string
+	Message   string
+	RequestID string
+	Op        string
+}
+
+func (e *ServiceError) Error() string {
+	s := fmt.Sprintf("%s: %d %s: %s", e.Op, e.Status, e.Code, e.Message)
+	if e.RequestID != "" {
+		s += " (opc-request-id " + e.RequestID + ")"
+	}
+	return s
+}
+
+// wrap describes an SDK call's failure: a *ServiceError for service
+// errors, the error with op as context otherwise.
+func wrap(op string, err error) error {
+	if se, ok := common.IsServiceError(err); ok {
+		return &ServiceError{Status: se.GetHTTPStatusCode(), Code: se.GetCode(), Message: se.GetMessage(), RequestID: se.GetOpcRequestID(), Op: op}
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }

@@ -50,7 +50,7 @@ func (c *Client) CreateCluster(ctx context.Context, p ClusterCreateParams) error
 	}
 	r, err := c.GenAI.CreateDedicatedAiCluster(ctx, req)
 	if err != nil {
-		return fmt.Errorf("create dedicated AI cluster: %w", err)
+		return wrap("create dedicated AI cluster", err)
 	}
 	if !p.Wait {
 		return Print(c.out(), c.Format, r.DedicatedAiCluster, map[string]string{"etag": deref(r.Etag), "opc-work-request-id": deref(r.OpcWorkRequestId)})
@@ -65,7 +65,7 @@ func (c *Client) waitAndPrintCluster(ctx context.Context, id, wrID string) error
 	}
 	g, err := c.GenAI.GetDedicatedAiCluster(ctx, generativeai.GetDedicatedAiClusterRequest{DedicatedAiClusterId: &id})
 	if err != nil {
-		return fmt.Errorf("get dedicated AI cluster %s: %w", id, err)
+		return wrap(fmt.Sprintf("get dedicated AI cluster %s", id), err)
 	}
 	if err := Print(c.out(), c.Format, g.DedicatedAiCluster, map[string]string{"etag": deref(g.Etag)}); err != nil {
 		return err
@@ -80,7 +80,7 @@ func (c *Client) waitAndPrintCluster(ctx context.Context, id, wrID string) error
 func (c *Client) GetCluster(ctx context.Context, id string) error {
 	r, err := c.GenAI.GetDedicatedAiCluster(ctx, generativeai.GetDedicatedAiClusterRequest{DedicatedAiClusterId: &id})
 	if err != nil {
-		return fmt.Errorf("get dedicated AI cluster %s: %w", id, err)
+		return wrap(fmt.Sprintf("get dedicated AI cluster %s", id), err)
 	}
 	return Print(c.out(), c.Format, r.DedicatedAiCluster, map[string]string{"etag": deref(r.Etag)})
 }
@@ -110,7 +110,7 @@ func (c *Client) ListClusters(ctx context.Context, p ClusterListParams) error {
 	for {
 		r, err := c.GenAI.ListDedicatedAiClusters(ctx, req)
 		if err != nil {
-			return fmt.Errorf("list dedicated AI clusters: %w", err)
+			return wrap("list dedicated AI clusters", err)
 		}
 		items = append(items, r.Items...)
 		if !p.All || r.OpcNextPage == nil || *r.OpcNextPage == "" {
@@ -142,7 +142,7 @@ func (c *Client) UpdateCluster(ctx context.Context, id string, p ClusterUpdatePa
 	}
 	r, err := c.GenAI.UpdateDedicatedAiCluster(ctx, req)
 	if err != nil {
-		return fmt.Errorf("update dedicated AI cluster %s: %w", id, err)
+		return wrap(fmt.Sprintf("update dedicated AI cluster %s", id), err)
 	}
 	if p.Wait && r.OpcWorkRequestId != nil {
 		return c.waitAndPrintCluster(ctx, id, *r.OpcWorkRequestId)
@@ -159,7 +159,7 @@ func (c *Client) DeleteCluster(ctx context.Context, id, ifMatch string, wait boo
 	}
 	r, err := c.GenAI.DeleteDedicatedAiCluster(ctx, req)
 	if err != nil {
-		return fmt.Errorf("delete dedicated AI cluster %s: %w", id, err)
+		return wrap(fmt.Sprintf("delete dedicated AI cluster %s", id), err)
 	}
 	if wait {
 		return c.waitAndPrintCluster(ctx, id, deref(r.OpcWorkRequestId))

@@ -43,11 +43,11 @@ func ParseMetricLine(msg string) (MetricPoint, bool) {
 func (c *Client) ModelMetrics(ctx context.Context, id string) ([]MetricPoint, error) {
 	m, err := c.GenAI.GetModel(ctx, generativeai.GetModelRequest{ModelId: &id})
 	if err != nil {
-		return nil, fmt.Errorf("get model %s: %w", id, err)
+		return nil, wrap(fmt.Sprintf("get model %s", id), err)
 	}
 	wrs, err := c.GenAI.ListWorkRequests(ctx, generativeai.ListWorkRequestsRequest{CompartmentId: m.CompartmentId, ResourceId: &id, Limit: intPtr(100)})
 	if err != nil {
-		return nil, fmt.Errorf("list work requests of %s: %w", id, err)
+		return nil, wrap(fmt.Sprintf("list work requests of %s", id), err)
 	}
 	wrID := ""
 	for _, w := range wrs.Items {

@@ -50,7 +50,7 @@ func (c *Client) ListModels(ctx context.Context, p ModelListParams) error {
 	for {
 		r, err := c.GenAI.ListModels(ctx, req)
 		if err != nil {
-			return fmt.Errorf("list models: %w", err)
+			return wrap("list models", err)
 		}
 		items = append(items, r.Items...)
 		if !p.All || r.OpcNextPage == nil || *r.OpcNextPage == "" {
@@ -68,7 +68,7 @@ func (c *Client) ListModels(ctx context.Context, p ModelListParams) error {
 func (c *Client) GetModel(ctx context.Context, id string) error {
 	r, err := c.GenAI.GetModel(ctx, generativeai.GetModelRequest{ModelId: &id})
 	if err != nil {
-		return fmt.Errorf("get model %s: %w", id, err)
+		return wrap(fmt.Sprintf("get model %s", id), err)
 	}
 	return Print(c.out(), c.Format, r.Model, map[string]string{"etag": deref(r.Etag)})
 }
@@ -211,7 +211,7 @@ func (c *Client) CreateModel(ctx context.Context, p ModelCreateParams) error {
 	}
 	r, err := c.GenAI.CreateModel(ctx, req)
 	if err != nil {
-		return fmt.Errorf("create model: %w", err)
+		return wrap("create model", err)
 	}
 	if !p.Wait {
 		return Print(c.out(), c.Format, r.Model, map[string]string{"etag": deref(r.Etag), "opc-work-request-id": deref(r.OpcWorkRequestId)})
@@ -226,7 +226,7 @@ func (c *Client) waitAndPrintModel(ctx context.Context, id, wrID string) error {
 	}
 	g, err := c.GenAI.GetModel(ctx, generativeai.GetModelRequest{ModelId: &id})
 	if err != nil {
-		return fmt.Errorf("get model %s: %w", id, err)
+		return wrap(fmt.Sprintf("get model %s", id), err)
 	}
 	if err := Print(c.out(), c.Format, g.Model, map[string]string{"etag": deref(g.Etag)}); err != nil {
 		return err
@@ -254,7 +254,7 @@ func (c *Client) UpdateModel(ctx context.Context, id string, p ModelUpdateParams
 	}
 	r, err := c.GenAI.UpdateModel(ctx, req)
 	if err != nil {
-		return fmt.Errorf("update model %s: %w", id, err)
+		return wrap(fmt.Sprintf("update model %s", id), err)
 	}
 	return Print(c.out(), c.Format, r.Model, map[string]string{"etag": deref(r.Etag)})
 }
@@ -268,7 +268,7 @@ func (c *Client) DeleteModel(ctx context.Context, id, ifMatch string, wait bool)
 	}
 	r, err := c.GenAI.DeleteModel(ctx, req)
 	if err != nil {
-		return fmt.Errorf("delete model %s: %w", id, err)
+		return wrap(fmt.Sprintf("delete model %s", id), err)
 	}
 	if wait {
 		return c.waitAndPrintModel(ctx, id, deref(r.OpcWorkRequestId))
@@ -294,6 +294,10 @@ func (c *Client) DownloadModel(ctx context.Context, id, dir string) ([]string, e
 	}
 	prefix := id + "/"
 	names, err := c.listAll(ctx, ns, ArtifactBucket, prefix)
+	var se *ServiceError
+	if errors.As(err, &se) && se.Code == "BucketNotFound" {
+		names, err = nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +339,7 @@ func (c *Client) listAll(ctx context.Context, ns, bucket, prefix string) ([]stri
 	for {
 		r, err := c.OS.ListObjects(ctx, req)
 		if err != nil {
-			return nil, fmt.Errorf("list objects in %s: %w", bucket, err)
+			return nil, wrap(fmt.Sprintf("list objects in %s", bucket), err)
 		}
 		for _, o := range r.Objects {
 			names = append(names, deref(o.Name))
@@ -352,7 +356,7 @@ func (c *Client) listAll(ctx context.Context, ns, bucket, prefix string) ([]stri
 func (c *Client) getObjectToFile(ctx context.Context, ns, bucket, name, path string) error {
 	r, err := c.OS.GetObject(ctx, objectstorage.GetObjectRequest{NamespaceName: &ns, BucketName: &bucket, ObjectName: &name})
 	if err != nil {
-		return fmt.Errorf("get object %s: %w", name, err)
+		return wrap(fmt.Sprintf("get object %s", name), err)
 	}
 	defer r.Content.Close()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -374,7 +378,7 @@ func (c *Client) getObjectToFile(ctx context.Context, ns, bucket, name, path str
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("download %s: %w", name, err)
+		return wrap(fmt.Sprintf("download %s", name), err)
 	}
 	return nil
 }

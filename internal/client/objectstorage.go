@@ -66,7 +66,7 @@ func (c *Client) PutFile(ctx context.Context, file, bucket, object string, p Put
 		resp, err = um.UploadFile(ctx, transfer.UploadFileRequest{UploadRequest: req, FilePath: file})
 	}
 	if err != nil {
-		return fmt.Errorf("upload %s to %s/%s: %w", file, bucket, object, err)
+		return wrap(fmt.Sprintf("upload %s to %s/%s", file, bucket, object), err)
 	}
 	out := map[string]any{"namespace": ns, "bucket": bucket, "name": object}
 	if r := resp.SinglepartUploadResponse; r != nil {
@@ -89,7 +89,7 @@ func (c *Client) GetFile(ctx context.Context, bucket, object, file string) error
 	}
 	r, err := c.OS.GetObject(ctx, objectstorage.GetObjectRequest{NamespaceName: &ns, BucketName: &bucket, ObjectName: &object})
 	if err != nil {
-		return fmt.Errorf("get object %s: %w", object, err)
+		return wrap(fmt.Sprintf("get object %s", object), err)
 	}
 	defer r.Content.Close()
 	_, err = io.Copy(c.out(), r.Content)
@@ -116,7 +116,7 @@ func (c *Client) ListObjects(ctx context.Context, bucket, prefix, delimiter stri
 	for {
 		r, err := c.OS.ListObjects(ctx, req)
 		if err != nil {
-			return fmt.Errorf("list objects in %s: %w", bucket, err)
+			return wrap(fmt.Sprintf("list objects in %s", bucket), err)
 		}
 		objects = append(objects, r.Objects...)
 		prefixes = append(prefixes, r.Prefixes...)
@@ -146,7 +146,7 @@ func (c *Client) ListBuckets(ctx context.Context, compartmentID string) error {
 	for {
 		r, err := c.OS.ListBuckets(ctx, req)
 		if err != nil {
-			return fmt.Errorf("list buckets: %w", err)
+			return wrap("list buckets", err)
 		}
 		items = append(items, r.Items...)
 		if r.OpcNextPage == nil || *r.OpcNextPage == "" {
@@ -167,7 +167,7 @@ func (c *Client) MakeBucket(ctx context.Context, name, compartmentID string) err
 		Name: &name, CompartmentId: c.compartment(compartmentID),
 	}})
 	if err != nil {
-		return fmt.Errorf("create bucket %s: %w", name, err)
+		return wrap(fmt.Sprintf("create bucket %s", name), err)
 	}
 	return Print(c.out(), c.Format, r.Bucket, map[string]string{"etag": deref(r.ETag)})
 }

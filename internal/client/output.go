@@ -120,7 +120,7 @@ func printTable(w io.Writer, data any) error {
 		if items, ok := t["items"].([]any); ok && len(t) == 1 {
 			return printTable(w, items)
 		}
-		rows = append(rows, t)
+		return printRecord(w, t)
 	default:
 		_, err := fmt.Fprintln(w, data)
 		return err
@@ -158,6 +158,44 @@ func printTable(w io.Writer, data any) error {
 			}
 		}
 		fmt.Fprintln(tw, strings.Join(vals, "\t"))
+	}
+	return tw.Flush()
+}
+
+// printRecord prints one object as FIELD/VALUE rows, well-known fields
+// first; nested objects are printed as compact JSON.
+func printRecord(w io.Writer, m map[string]any) error {
+	var keys []string
+	seen := map[string]bool{}
+	for _, c := range columnOrder {
+		if _, ok := m[c]; ok {
+			keys = append(keys, c)
+			seen[c] = true
+		}
+	}
+	var rest []string
+	for k := range m {
+		if !seen[k] {
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(rest)
+	keys = append(keys, rest...)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FIELD\tVALUE")
+	for _, k := range keys {
+		v := m[k]
+		var s string
+		switch v.(type) {
+		case nil:
+			continue
+		case map[string]any, []any:
+			b, _ := json.Marshal(v)
+			s = string(b)
+		default:
+			s = fmt.Sprint(v)
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", k, s)
 	}
 	return tw.Flush()
 }

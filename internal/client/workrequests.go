@@ -43,7 +43,7 @@ func (c *Client) GetWorkRequest(ctx context.Context, id string, wait bool) error
 	} else {
 		r, err := c.GenAI.GetWorkRequest(ctx, generativeai.GetWorkRequestRequest{WorkRequestId: &id})
 		if err != nil {
-			return fmt.Errorf("get work request %s: %w", id, err)
+			return wrap(fmt.Sprintf("get work request %s", id), err)
 		}
 		wr = r.WorkRequest
 	}
@@ -72,7 +72,7 @@ func (c *Client) ListWorkRequests(ctx context.Context, p WorkRequestListParams) 
 	for {
 		r, err := c.GenAI.ListWorkRequests(ctx, req)
 		if err != nil {
-			return fmt.Errorf("list work requests: %w", err)
+			return wrap("list work requests", err)
 		}
 		items = append(items, r.Items...)
 		if !p.All || r.OpcNextPage == nil || *r.OpcNextPage == "" {
@@ -93,7 +93,7 @@ func (c *Client) WorkRequestLogs(ctx context.Context, id string) ([]generativeai
 	for {
 		r, err := c.GenAI.ListWorkRequestLogs(ctx, req)
 		if err != nil {
-			return nil, fmt.Errorf("list work request logs %s: %w", id, err)
+			return nil, wrap(fmt.Sprintf("list work request logs %s", id), err)
 		}
 		out = append(out, r.Items...)
 		if r.OpcNextPage == nil || *r.OpcNextPage == "" {
@@ -121,7 +121,7 @@ func (c *Client) PrintWorkRequestLogs(ctx context.Context, id string, wait bool)
 	for {
 		wr, err := c.GenAI.GetWorkRequest(ctx, generativeai.GetWorkRequestRequest{WorkRequestId: &id})
 		if err != nil {
-			return fmt.Errorf("get work request %s: %w", id, err)
+			return wrap(fmt.Sprintf("get work request %s", id), err)
 		}
 		logs, err := c.WorkRequestLogs(ctx, id)
 		if err != nil {
@@ -151,7 +151,7 @@ func (c *Client) PrintWorkRequestLogs(ctx context.Context, id string, wait bool)
 func (c *Client) PrintWorkRequestErrors(ctx context.Context, id string) error {
 	r, err := c.GenAI.ListWorkRequestErrors(ctx, generativeai.ListWorkRequestErrorsRequest{WorkRequestId: &id, Limit: intPtr(1000)})
 	if err != nil {
-		return fmt.Errorf("list work request errors %s: %w", id, err)
+		return wrap(fmt.Sprintf("list work request errors %s", id), err)
 	}
 	items := r.Items
 	if items == nil {
@@ -194,7 +194,7 @@ func (c *Client) WaitWorkRequest(ctx context.Context, id string) (*generativeai.
 	for {
 		r, err := c.GenAI.GetWorkRequest(ctx, generativeai.GetWorkRequestRequest{WorkRequestId: &id})
 		if err != nil {
-			return nil, fmt.Errorf("get work request %s: %w", id, err)
+			return nil, wrap(fmt.Sprintf("get work request %s", id), err)
 		}
 		pct := 0.0
 		if r.PercentComplete != nil {
