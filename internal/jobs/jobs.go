@@ -254,9 +254,8 @@ func (r *Runner) runJob(ctx context.Context, cancel context.CancelCauseFunc, j *
 		r.finish(bg, j, core.JobSucceeded, "", log)
 	case errors.Is(cause, ErrShutdown):
 		log.Info("job interrupted by shutdown; releasing", "elapsed", elapsed, "err", err)
-		rctx, cancel := context.WithTimeout(bg, 30*time.Second)
-		defer cancel()
-		if err := r.st.ReleaseJob(rctx, j.ID, r.opts.Owner); err != nil {
+		if err := retry(bg, func(ctx context.Context) error { return r.st.ReleaseJob(ctx, j.ID, r.opts.Owner) }); err != nil {
+			// The lease will expire and the job be claimed again.
 			log.Error("release job", "err", err)
 		}
 	case errors.Is(cause, ErrCanceled):
@@ -270,11 +269,29 @@ func (r *Runner) runJob(ctx context.Context, cancel context.CancelCauseFunc, j *
 
 // finish records a terminal state.
 func (r *Runner) finish(ctx context.Context, j *core.Job, state, errText string, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := r.st.FinishJob(ctx, j.ID, r.opts.Owner, state, errText); err != nil {
+	err := retry(ctx, func(ctx context.Context) error { return r.st.FinishJob(ctx, j.ID, r.opts.Owner, state, errText) })
+	if err != nil {
+		// The lease will expire and the job be claimed again.
 		log.Error("record job outcome", "state", state, "err", err)
 	}
+}
+
+// retry calls fn up to three times, 10 seconds each, while it fails with
+// anything but store.ErrNotFound (which no retry can fix).
+func retry(ctx context.Context, fn func(ctx context.Context) error) error {
+	var err error
+	for i := range 3 {
+		if i > 0 {
+			time.Sleep(time.Duration(i) * 250 * time.Millisecond)
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = fn(cctx)
+		cancel()
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return err
 }
 
 // watch renews the job's lease every Lease/3 and reads its cancel flag

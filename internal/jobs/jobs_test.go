@@ -396,3 +396,29 @@ func TestShutdownGrace(t *testing.T) {
 		t.Fatalf("Running() = %d, want the stubborn handler", r.Running())
 	}
 }
+
+// flakyStore fails the first FinishJob calls, as a database might under load.
+type flakyStore struct {
+	store.Store
+	failures atomic.Int64
+}
+
+func (f *flakyStore) FinishJob(ctx context.Context, id, owner, state, errText string) error {
+	if f.failures.Add(-1) >= 0 {
+		return errors.New("database is locked")
+	}
+	return f.Store.FinishJob(ctx, id, owner, state, errText)
+}
+
+// TestFinishRetried: a transient failure to record the outcome is retried.
+func TestFinishRetried(t *testing.T) {
+	st := newStore(t)
+	fs := &flakyStore{Store: st}
+	fs.failures.Store(2)
+	r := New(fs, fastOptions("w"))
+	r.Register("k", func(ctx context.Context, j *core.Job) error { return nil })
+	start(t, r)
+	j := enqueue(t, st, &core.Job{Kind: "k"})
+	r.Notify()
+	waitState(t, st, j.ID, core.JobSucceeded)
+}
