@@ -13,7 +13,8 @@ import (
 type addedMatcher struct {
 	tokens  []*addedToken
 	pattern map[*addedToken]string // the text matched: content, normalized for normSplit
-	byFirst map[byte][]*addedToken // by first byte of pattern, longest first
+	byFirst [256][]*addedToken     // by first byte of pattern, longest first
+	any     bool
 }
 
 // section is a piece of text: an added token (id >= 0) or text for the
@@ -25,7 +26,7 @@ type section struct {
 }
 
 func newAddedMatcher(toks []*addedToken, n normalizer) *addedMatcher {
-	m := &addedMatcher{tokens: toks, pattern: map[*addedToken]string{}, byFirst: map[byte][]*addedToken{}}
+	m := &addedMatcher{tokens: toks, pattern: map[*addedToken]string{}}
 	for _, a := range toks {
 		p := a.content
 		if n != nil {
@@ -36,8 +37,9 @@ func newAddedMatcher(toks []*addedToken, n normalizer) *addedMatcher {
 		}
 		m.pattern[a] = p
 		m.byFirst[p[0]] = append(m.byFirst[p[0]], a)
+		m.any = true
 	}
-	for _, l := range m.byFirst {
+	for _, l := range &m.byFirst {
 		sort.SliceStable(l, func(i, j int) bool { return len(m.pattern[l[i]]) > len(m.pattern[l[j]]) })
 	}
 	return m
@@ -49,13 +51,17 @@ func isWordRune(r rune) bool {
 
 // split cuts s into sections around the added tokens it contains.
 func (m *addedMatcher) split(s string) []section {
-	if len(m.byFirst) == 0 {
+	if !m.any {
 		return []section{{s, -1, 0}}
 	}
 	var out []section
 	prev := 0 // end of the last match
 	for i := 0; i < len(s); {
 		cands := m.byFirst[s[i]]
+		if cands == nil {
+			i++
+			continue
+		}
 		var hit *addedToken
 		for _, a := range cands {
 			p := m.pattern[a]
