@@ -18,6 +18,7 @@ func runServe(ctx context.Context, args []string) error {
 	listen := fs.String("listen", server.DefaultListen, "address to serve HTTP on")
 	data := fs.String("data", server.DefaultDataDir, "data directory (database, objects, base models, OCI config)")
 	dbURL := fs.String("database-url", "", "PostgreSQL URL (postgres://...); empty uses SQLite in the data directory")
+	workers := fs.Bool("workers", true, "run the job workers in this process (false: serve the API only)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -34,7 +35,7 @@ func runServe(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("serve: --log-format must be text or json, got %q", *logFormat)
 	}
-	return server.Run(ctx, server.Config{Listen: *listen, DataDir: *data, DatabaseURL: *dbURL, Logger: slog.New(h)})
+	return server.Run(ctx, server.Config{Listen: *listen, DataDir: *data, DatabaseURL: *dbURL, Logger: slog.New(h), NoWorkers: !*workers})
 }
 
 // runAdmin is `gantry admin`: identities in a data directory's store.

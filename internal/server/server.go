@@ -50,6 +50,9 @@ type Config struct {
 	// directory on first start when the catalog is empty; nil means
 	// InstallTinyBaseModel.
 	InstallDefaultBaseModel func(ctx context.Context, dir string) error
+	// NoWorkers serves the API without running jobs (they wait in the
+	// queue for a process that runs them), for API-only replicas.
+	NoWorkers bool
 	// ShutdownTimeout bounds the wait for requests and jobs on shutdown
 	// (30s when zero).
 	ShutdownTimeout time.Duration
@@ -370,18 +373,26 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	workCtx, stopWork := context.WithCancel(ctx)
 	defer stopWork()
 	workDone := make(chan error, 1)
-	go func() { workDone <- s.runWorkers(workCtx) }()
+	if s.cfg.NoWorkers {
+		go func() { <-workCtx.Done(); workDone <- nil }()
+	} else {
+		go func() { workDone <- s.runWorkers(workCtx) }()
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	s.log.Info("serving", "addr", ln.Addr().String(), "data", s.cfg.DataDir)
 
 	var err error
+	workersDone := false
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
-	case err = <-workDone:
-		err = fmt.Errorf("job workers stopped: %w", err)
+	case werr := <-workDone:
+		workersDone = true
+		if ctx.Err() == nil {
+			err = fmt.Errorf("job workers stopped unexpectedly: %v", werr)
+		}
 	}
 	s.log.Info("shutting down")
 	shCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
@@ -390,14 +401,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		err = fmt.Errorf("http shutdown: %w", e)
 	}
 	stopWork()
-	select {
-	case e := <-workDone:
-		if e != nil && !errors.Is(e, context.Canceled) && err == nil {
-			err = e
-		}
-	case <-shCtx.Done():
-		if err == nil {
-			err = errors.New("job workers did not stop within the shutdown timeout")
+	if !workersDone {
+		select {
+		case e := <-workDone:
+			if e != nil && !errors.Is(e, context.Canceled) && err == nil {
+				err = e
+			}
+		case <-shCtx.Done():
+			if err == nil {
+				err = errors.New("job workers did not stop within the shutdown timeout")
+			}
 		}
 	}
 	if errors.Is(err, http.ErrServerClosed) {
