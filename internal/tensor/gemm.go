@@ -38,8 +38,13 @@ func (cfg Config) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []flo
 		return
 	}
 	cfg = cfg.Resolve()
-	kern := cfg.Kernel.impl()
-	parallelGemm(cfg.Threads, kern.mr, kern.nr, m, n, k, func(i0, i1, j0, j1 int) {
+	sgemmWith(cfg.Kernel.impl(), cfg.Threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemmWith runs a checked, non-trivial Sgemm with kernel kern on up to
+// threads goroutines.
+func sgemmWith(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	parallelGemm(threads, kern.mr, kern.nr, m, n, k, func(i0, i1, j0, j1 int) {
 		ao, bo := i0*lda, j0
 		if transA {
 			ao = i0

@@ -92,6 +92,17 @@ func kernel(b *bytes.Buffer, t tile) {
 	p("\tMOVQ c+24(FP), DX")
 	p("\tMOVQ ldc+32(FP), R8")
 	p("\tSHLQ $2, R8")
+	// Prefetch the C tile: it is read (beta ≠ 0, or a later KC block) or
+	// written only after the loop, and its rows are far apart in memory;
+	// started now, the misses overlap the multiply-adds.
+	p("\tMOVQ DX, R9")
+	for r := 0; r < t.mr; r++ {
+		for off := 0; off < t.nv*vbytes; off += 64 {
+			p("\tPREFETCHT0 %d(R9)", off)
+		}
+		p("\tPREFETCHT0 %d(R9)", t.nv*vbytes-4)
+		p("\tADDQ R8, R9")
+	}
 	for i := 0; i < nacc; i++ {
 		if t.reg == "Z" {
 			p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
