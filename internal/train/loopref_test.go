@@ -192,8 +192,8 @@ func TestLoopMatchesPyTorch(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ref struct {
-		Losses   []float64 `json:"losses"`
-		LRs      []float64 `json:"lrs"`
+		Losses     []float64 `json:"losses"`
+		LRs        []float64 `json:"lrs"`
 		EvalLosses []float64 `json:"eval_losses"`
 	}
 	if err := json.Unmarshal(out, &ref); err != nil {
