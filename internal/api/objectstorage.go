@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -178,9 +180,13 @@ func (h *ObjectStorageHandler) route(w http.ResponseWriter, r *http.Request, q o
 			return nil
 		}
 	case q.kind == "u" && q.object == "":
-		if m == http.MethodPost {
+		switch m {
+		case http.MethodPost:
 			op("CreateMultipartUpload")
 			return h.createUpload(w, r, q)
+		case http.MethodGet:
+			op("ListMultipartUploads")
+			return h.listUploads(w, r, q)
 		}
 	case q.kind == "u":
 		uploadID := r.URL.Query().Get("uploadId")
@@ -421,6 +427,9 @@ func (h *ObjectStorageHandler) putObject(w http.ResponseWriter, r *http.Request,
 	if r.Body != nil {
 		body = r.Body
 	}
+	if err := osCheckMD5Header(r); err != nil {
+		return err
+	}
 	info, err := h.Objects.PutObject(r.Context(), q.ns, q.bucket, q.object, body, objectstore.PutOptions{
 		ObjectAttrs: a,
 		ContentMD5:  r.Header.Get("Content-MD5"),
@@ -658,10 +667,46 @@ func (h *ObjectStorageHandler) createUpload(w http.ResponseWriter, r *http.Reque
 		return err
 	}
 	w.Header().Set("location", "/n/"+url.PathEscape(q.ns)+"/b/"+url.PathEscape(q.bucket)+"/u/"+url.PathEscape(u.Object)+"?uploadId="+u.UploadID)
-	WriteJSON(w, http.StatusOK, map[string]string{
-		"namespace": q.ns, "bucket": q.bucket, "object": u.Object, "uploadId": u.UploadID,
+	WriteJSON(w, http.StatusOK, uploadJSON(u))
+	return nil
+}
+
+func uploadJSON(u *objectstore.Upload) map[string]string {
+	return map[string]string{
+		"namespace": u.Namespace, "bucket": u.Bucket, "object": u.Object, "uploadId": u.UploadID,
 		"timeCreated": osTime(u.TimeCreated), "storageTier": "Standard",
-	})
+	}
+}
+
+func (h *ObjectStorageHandler) listUploads(w http.ResponseWriter, r *http.Request, q osRequest) error {
+	qs := r.URL.Query()
+	limit, err := osLimit(qs.Get("limit"), 1000)
+	if err != nil {
+		return err
+	}
+	ups, err := h.Objects.ListUploads(r.Context(), q.ns, q.bucket)
+	if err != nil {
+		return err
+	}
+	start := 0
+	if pg := qs.Get("page"); pg != "" {
+		start = len(ups)
+		for i, u := range ups {
+			if u.UploadID == pg {
+				start = i + 1
+				break
+			}
+		}
+	}
+	out := []map[string]string{}
+	i := start
+	for ; i < len(ups) && len(out) < limit; i++ {
+		out = append(out, uploadJSON(ups[i]))
+	}
+	if i < len(ups) {
+		w.Header().Set("opc-next-page", ups[i-1].UploadID)
+	}
+	WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -673,6 +718,9 @@ func (h *ObjectStorageHandler) uploadPart(w http.ResponseWriter, r *http.Request
 	var body io.Reader = http.NoBody
 	if r.Body != nil {
 		body = r.Body
+	}
+	if err := osCheckMD5Header(r); err != nil {
+		return err
 	}
 	p, err := h.Objects.UploadPart(r.Context(), q.ns, q.bucket, q.object, uploadID, num, body, r.Header.Get("Content-MD5"), r.ContentLength)
 	if err != nil {
@@ -812,4 +860,16 @@ func bucketNameFromErr(err error, fallback string) string {
 		}
 	}
 	return fallback
+}
+
+// osCheckMD5Header rejects a Content-MD5 header that is not a base64 MD5.
+func osCheckMD5Header(r *http.Request) error {
+	v := r.Header.Get("Content-MD5")
+	if v == "" {
+		return nil
+	}
+	if b, err := base64.StdEncoding.DecodeString(v); err != nil || len(b) != md5.Size {
+		return &Error{http.StatusBadRequest, "InvalidContentMD5", fmt.Sprintf("Content-MD5 %q is not the base64 encoding of a 16-byte MD5", v)}
+	}
+	return nil
 }

@@ -376,6 +376,13 @@ func TestObjectStorageUploadManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lu, err := c.ListMultipartUploads(ctx, objectstorage.ListMultipartUploadsRequest{NamespaceName: &e.ns, BucketName: common.String("up")})
+	if err != nil || len(lu.Items) != 1 || *lu.Items[0].UploadId != *cu.UploadId || *lu.Items[0].Object != obj {
+		t.Errorf("ListMultipartUploads: %+v %v", lu.Items, err)
+	}
+	_, err = c.UploadPart(ctx, objectstorage.UploadPartRequest{NamespaceName: &e.ns, BucketName: common.String("up"), ObjectName: &obj, UploadId: cu.UploadId,
+		UploadPartNum: common.Int(2), ContentLength: common.Int64(1), UploadPartBody: io.NopCloser(strings.NewReader("x")), ContentMD5: common.String("not-md5")})
+	serviceErr(t, "malformed Content-MD5", err, 400, "InvalidContentMD5")
 	lp, err := c.ListMultipartUploadParts(ctx, objectstorage.ListMultipartUploadPartsRequest{NamespaceName: &e.ns, BucketName: common.String("up"), ObjectName: &obj, UploadId: cu.UploadId})
 	if err != nil || len(lp.Items) != 1 || *lp.Items[0].Etag != *up.ETag || *lp.Items[0].Size != 5 {
 		t.Errorf("ListMultipartUploadParts: %+v %v", lp.Items, err)

@@ -272,3 +272,32 @@ func (s *Store) removeUpload(ns, bucket, uploadID string, parts []*Part) {
 	}
 	os.RemoveAll(dir)
 }
+
+// ListUploads lists a bucket's multipart uploads in progress, oldest first.
+func (s *Store) ListUploads(ctx context.Context, ns, bucket string) ([]*Upload, error) {
+	if _, err := s.GetBucket(ctx, ns, bucket); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(filepath.Join(s.root, ns, bucket, "u"))
+	if err != nil {
+		return nil, fmt.Errorf("list uploads: %w", err)
+	}
+	var out []*Upload
+	for _, e := range entries {
+		var u Upload
+		if err := readJSON(filepath.Join(s.root, ns, bucket, "u", e.Name(), "upload.json"), &u); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // being created or removed
+			}
+			return nil, err
+		}
+		out = append(out, &u)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].TimeCreated.Equal(out[j].TimeCreated) {
+			return out[i].TimeCreated.Before(out[j].TimeCreated)
+		}
+		return out[i].UploadID < out[j].UploadID
+	})
+	return out, nil
+}
