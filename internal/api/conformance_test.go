@@ -646,6 +646,10 @@ func conformance(t *testing.T, s *servertest.Server) {
 		if resp.StatusCode != 400 {
 			t.Errorf("ListModels without compartmentId: %d", resp.StatusCode)
 		}
+		_, err = c.ListModels(ctx, generativeai.ListModelsRequest{CompartmentId: &ten, Page: common.String("garbage")})
+		svcErr(t, err, 400, "InvalidParameter", "page")
+		_, err = c.ListDedicatedAiClusters(ctx, generativeai.ListDedicatedAiClustersRequest{CompartmentId: &ten, SortBy: generativeai.ListDedicatedAiClustersSortByLifecyclestate})
+		svcErr(t, err, 400, "InvalidParameter", "sortBy")
 		failed, err := c.ListModels(ctx, generativeai.ListModelsRequest{CompartmentId: &ten, LifecycleState: generativeai.ModelLifecycleStateFailed})
 		if err != nil {
 			t.Fatal(err)
@@ -845,4 +849,25 @@ func mustKeyPEM(t *testing.T, id servertest.Identity) string {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// TestThrottling checks 429 TooManyRequests with retry-after once a
+// tenancy spends its request burst.
+func TestThrottling(t *testing.T) {
+	s := servertest.Start(t, servertest.Options{RateLimit: 0.5, RateBurst: 3})
+	ctx := context.Background()
+	var err error
+	for i := 0; i < 4 && err == nil; i++ {
+		_, err = s.GenAI.ListModels(ctx, generativeai.ListModelsRequest{CompartmentId: &s.TenancyID})
+	}
+	svcErr(t, err, 429, "TooManyRequests")
+	resp, _ := s.Do(t, "GET", "/20231130/models?compartmentId="+s.TenancyID, nil, nil)
+	if resp.StatusCode != 429 || resp.Header.Get("retry-after") == "" {
+		t.Errorf("throttled request: %d, retry-after %q", resp.StatusCode, resp.Header.Get("retry-after"))
+	}
+	// Another tenancy has its own budget.
+	other := s.NewTenancy(t)
+	if _, err := s.NewGenAIClient(t, other.Config).ListModels(ctx, generativeai.ListModelsRequest{CompartmentId: &other.TenancyID}); err != nil {
+		t.Errorf("another tenancy is throttled too: %v", err)
+	}
 }

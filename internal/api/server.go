@@ -94,6 +94,8 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, op string, err
 		ae = NotFound("resource not found or not authorized")
 	case errors.Is(err, store.ErrPrecondition):
 		ae = PreconditionFailed("if-match does not match the resource's current etag")
+	case errors.Is(err, store.ErrInvalidPage):
+		ae = BadRequest("page: not a page token of this list and sort order")
 	case errors.Is(err, store.ErrConflict):
 		ae = Conflict("%v", err)
 	case errors.Is(err, context.Canceled):

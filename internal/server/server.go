@@ -50,6 +50,11 @@ type Config struct {
 	// directory on first start when the catalog is empty; nil means
 	// InstallTinyBaseModel.
 	InstallDefaultBaseModel func(ctx context.Context, dir string) error
+	// RateLimit is the requests per second each tenancy may make
+	// (DefaultRateLimit when zero, no limit when negative), with bursts of
+	// RateBurst (DefaultRateBurst when zero); more are answered 429.
+	RateLimit float64
+	RateBurst int
 	// NoWorkers serves the API without running jobs (they wait in the
 	// queue for a process that runs them), for API-only replicas.
 	NoWorkers bool
@@ -262,7 +267,18 @@ func (s *Server) Handler() http.Handler {
 			s.log.Warn("write metrics", "err", err)
 		}
 	})
-	root.Handle("/", api.RequestIDMiddleware(s.observe(verifier.Wrap(apiMux))))
+	var limited http.Handler = apiMux
+	if s.cfg.RateLimit >= 0 {
+		rate, burst := s.cfg.RateLimit, s.cfg.RateBurst
+		if rate == 0 {
+			rate = DefaultRateLimit
+		}
+		if burst <= 0 {
+			burst = DefaultRateBurst
+		}
+		limited = newRateLimiter(rate, burst).wrap(apiMux)
+	}
+	root.Handle("/", api.RequestIDMiddleware(s.observe(verifier.Wrap(limited))))
 	return root
 }
 
@@ -294,7 +310,13 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			rec.status = http.StatusOK
 		}
 		op := api.Operation(ctx)
-		if op == "" {
+		switch {
+		case op != "":
+		case rec.status == http.StatusUnauthorized:
+			op = "Unauthenticated"
+		case rec.status == http.StatusTooManyRequests:
+			op = "Throttled"
+		default:
 			op = objectStorageOperation(r)
 		}
 		d := time.Since(start)

@@ -43,6 +43,9 @@ type Options struct {
 	Trainer server.Trainer
 	// InstallDefaultBaseModel is passed to the server; nil installs the built-in one.
 	InstallDefaultBaseModel func(ctx context.Context, dir string) error
+	// RateLimit and RateBurst are passed to the server (zero: its defaults).
+	RateLimit float64
+	RateBurst int
 	// Logger receives the server's logs; nil discards them, unless
 	// GANTRY_TEST_LOG=1, when they go to the test log.
 	Logger *slog.Logger
@@ -102,6 +105,8 @@ func Start(t testing.TB, o Options) *Server {
 		Trainer:                 o.Trainer,
 		InstallDefaultBaseModel: o.InstallDefaultBaseModel,
 		ShutdownTimeout:         10 * time.Second,
+		RateLimit:               o.RateLimit,
+		RateBurst:               o.RateBurst,
 	})
 	if err != nil {
 		ln.Close()
