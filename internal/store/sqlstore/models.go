@@ -61,8 +61,30 @@ func (o *ops) UpsertBaseModel(ctx context.Context, m *core.Model) error {
 	case m.Type != core.ModelTypeBase:
 		return fmt.Errorf("%s: Type must be %s, got %q", what, core.ModelTypeBase, m.Type)
 	}
+	var err error
+	for range 2 {
+		v := *m
+		err = o.write(ctx, func(q querier) error { return upsertBase(ctx, q, &v, what) })
+		if err == nil {
+			*m = v
+			return nil
+		}
+		if !errors.Is(err, errRaced) || o.inTx() {
+			break
+		}
+		// Another process inserted the model between our read and our
+		// insert: compare with its row this time.
+	}
+	return o.classify(err, what)
+}
+
+// errRaced: a concurrent insert won; the upsert is retried once.
+var errRaced = errors.New("base model inserted concurrently")
+
+// upsertBase is one try of UpsertBaseModel in a transaction.
+func upsertBase(ctx context.Context, q querier, m *core.Model, what string) error {
 	v := *m
-	err := o.write(ctx, func(q querier) error {
+	err := func() error {
 		var body string
 		err := q.queryRow(ctx, `SELECT body FROM models WHERE id = ?`, v.ID).Scan(&body)
 		switch {
@@ -74,8 +96,17 @@ func (o *ops) UpsertBaseModel(ctx context.Context, m *core.Model) error {
 			if err != nil {
 				return err
 			}
-			_, err = q.exec(ctx, `INSERT INTO models (`+modelCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
-			return err
+			res, err := q.exec(ctx, `INSERT INTO models (`+modelCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (id) DO NOTHING`, args...)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				return errRaced
+			}
+			return nil
 		case err != nil:
 			return err
 		}
@@ -119,9 +150,9 @@ func (o *ops) UpsertBaseModel(ctx context.Context, m *core.Model) error {
 		}
 		v = cand
 		return nil
-	})
+	}()
 	if err != nil {
-		return o.classify(err, what)
+		return err
 	}
 	*m = v
 	return nil

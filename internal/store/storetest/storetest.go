@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -318,6 +319,26 @@ func testUpsertBaseModel(t *testing.T, st store.Store) {
 	}
 	must(t, st.InsertModel(ctx(t), customModel("custom", "ten1", "c", "n", "1")), "custom")
 	wantErr(t, st.UpsertBaseModel(ctx(t), baseModel("custom", "x")), store.ErrConflict, "upsert over a custom model")
+	// Servers starting at once upsert the same catalog: all succeed.
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- st.UpsertBaseModel(ctx(t), baseModel("base-race", "r"))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err, "concurrent upsert")
+	}
+	p, err := st.ListModels(ctx(t), store.ListQuery{ID: "base-race", IncludeBase: true})
+	must(t, err, "list")
+	if len(p.Items) != 1 {
+		t.Fatalf("concurrent upserts left %d rows", len(p.Items))
+	}
 	bad := baseModel("base-2", "x")
 	bad.TenancyID = "ten1"
 	if err := st.UpsertBaseModel(ctx(t), bad); err == nil {
