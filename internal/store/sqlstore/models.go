@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/gantryml/gantry/internal/core"
 	"github.com/gantryml/gantry/internal/store"
@@ -227,7 +228,7 @@ func (o *ops) ListModels(ctx context.Context, lq store.ListQuery) (store.Page[*c
 		scope.add("compartment_id = ?", lq.CompartmentID)
 	}
 	if lq.IncludeBase && len(scope.conds) > 0 {
-		w.add("(("+joinAnd(scope.conds)+") OR type = ?)", append(scope.args, core.ModelTypeBase)...)
+		w.add("(("+strings.Join(scope.conds, " AND ")+") OR type = ?)", append(scope.args, core.ModelTypeBase)...)
 	} else if !lq.IncludeBase {
 		w.add("type <> ?", core.ModelTypeBase)
 		w.conds = append(w.conds, scope.conds...)
@@ -262,17 +263,6 @@ func commonFilters(w *where, lq store.ListQuery) {
 	} else {
 		w.add("lifecycle_state <> ?", "DELETED")
 	}
-}
-
-func joinAnd(conds []string) string {
-	s := ""
-	for i, c := range conds {
-		if i > 0 {
-			s += " AND "
-		}
-		s += c
-	}
-	return s
 }
 
 // decodeOne unmarshals one JSON body.
