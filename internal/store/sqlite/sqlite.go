@@ -64,6 +64,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	reader.SetMaxOpenConns(readers)
+	reader.SetMaxIdleConns(readers) // keep them: each new connection reruns the pragmas
 	db, err := sqlstore.New(ctx, writer, reader, dialect)
 	if err != nil {
 		writer.Close()
