@@ -108,7 +108,7 @@ func AttentionForward[F Float](out, lse, q, k, v []F, s AttentionShape, scratch 
 				qo := (b*T+i0)*HD + h*D
 				ko := b*T*KVD + kvh*D
 				// P[rows, i1] = scale · Q[i0:i1]·K[0:i1]ᵀ
-				gemm(false, true, rows, i1, D, scale, q[qo:], HD, k[ko:], KVD, 0, P, i1)
+				gemm1(false, true, rows, i1, D, scale, q[qo:], HD, k[ko:], KVD, 0, P, i1)
 				for r := 0; r < rows; r++ {
 					t := i0 + r
 					p := P[r*i1 : (r+1)*i1]
@@ -129,7 +129,7 @@ func AttentionForward[F Float](out, lse, q, k, v []F, s AttentionShape, scratch 
 					clear(p[t+1:])
 					lse[(b*H+h)*T+t] = m + F(math.Log(float64(sum)))
 				}
-				gemm(false, false, rows, D, i1, 1, P, i1, v[ko:], KVD, 0, out[qo:], HD)
+				gemm1(false, false, rows, D, i1, 1, P, i1, v[ko:], KVD, 0, out[qo:], HD)
 			}
 			for t := L; t < T; t++ {
 				clear(out[(b*T+t)*HD+h*D : (b*T+t)*HD+(h+1)*D])
@@ -164,8 +164,8 @@ func AttentionBackward[F Float](dq, dk, dv, dout, q, k, v, out, lse []F, s Atten
 				i1 := min(i0+attnBlock, L)
 				rows := i1 - i0
 				qo := (b*T+i0)*HD + h*D
-				gemm(false, true, rows, i1, D, scale, q[qo:], HD, k[ko:], KVD, 0, P, i1)
-				gemm(false, true, rows, i1, D, 1, dout[qo:], HD, v[ko:], KVD, 0, dP, i1)
+				gemm1(false, true, rows, i1, D, scale, q[qo:], HD, k[ko:], KVD, 0, P, i1)
+				gemm1(false, true, rows, i1, D, 1, dout[qo:], HD, v[ko:], KVD, 0, dP, i1)
 				for r := 0; r < rows; r++ {
 					t := i0 + r
 					p, dp := P[r*i1:(r+1)*i1], dP[r*i1:(r+1)*i1]
@@ -184,9 +184,9 @@ func AttentionBackward[F Float](dq, dk, dv, dout, q, k, v, out, lse []F, s Atten
 					clear(dp[t+1:])
 				}
 				// dq rows are owned by this tile; dk, dv accumulate over tiles and heads.
-				gemm(false, false, rows, D, i1, scale, dP, i1, k[ko:], KVD, 0, dq[qo:], HD)
-				gemm(true, false, i1, D, rows, scale, dP, i1, q[qo:], HD, 1, dk[ko:], KVD)
-				gemm(true, false, i1, D, rows, 1, P, i1, dout[qo:], HD, 1, dv[ko:], KVD)
+				gemm1(false, false, rows, D, i1, scale, dP, i1, k[ko:], KVD, 0, dq[qo:], HD)
+				gemm1(true, false, i1, D, rows, scale, dP, i1, q[qo:], HD, 1, dk[ko:], KVD)
+				gemm1(true, false, i1, D, rows, 1, P, i1, dout[qo:], HD, 1, dv[ko:], KVD)
 			}
 			for t := L; t < T; t++ {
 				clear(dq[(b*T+t)*HD+h*D : (b*T+t)*HD+(h+1)*D])

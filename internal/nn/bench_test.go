@@ -51,5 +51,6 @@ func BenchmarkTrainStepTiny(b *testing.B) {
 func BenchmarkTrainStepSmolLM2(b *testing.B) {
 	for _, m := range []Method{LoRA, TFew, Vanilla} {
 		b.Run(string(m), func(b *testing.B) { benchStep(b, "smollm2-135m", m, 8, 256) })
+		b.Run(string(m)+"-b2", func(b *testing.B) { benchStep(b, "smollm2-135m", m, 2, 256) })
 	}
 }

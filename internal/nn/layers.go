@@ -2,6 +2,7 @@ package nn
 
 import (
 	"math"
+	"runtime"
 
 	"github.com/gantryml/gantry/internal/tensor"
 )
@@ -12,14 +13,27 @@ import (
 type Float interface{ ~float32 | ~float64 }
 
 // gemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices with
-// tensor.Sgemm's semantics. float32 goes to tensor.Sgemm; float64 (the
-// gradient-check path) goes to a plain triple loop.
+// tensor.Sgemm's semantics. float32 goes to tensor.Sgemm (multi-threaded);
+// float64 (the gradient-check path) goes to a plain triple loop.
 func gemm[F Float](transA, transB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+	gemmWith(tensor.Default(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemm1 is gemm on the calling goroutine only, for products issued from
+// inside parallel loops (attention tiles), where nested threads would only
+// contend for the same cores.
+func gemm1[F Float](transA, transB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+	cfg := tensor.Default()
+	cfg.Threads = 1
+	gemmWith(cfg, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func gemmWith[F Float](cfg tensor.Config, transA, transB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
 	if av, ok := any(a).([]float32); ok {
-		tensor.Sgemm(transA, transB, m, n, k, float32(alpha), av, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
+		cfg.Sgemm(transA, transB, m, n, k, float32(alpha), av, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
 		return
 	}
 	for i := 0; i < m; i++ {
@@ -79,7 +93,11 @@ func EmbeddingBackward[F Float](dtable, dout []F, tokens []int32, N, C int) {
 // x, out [N, C] (may alias); w [C]; rstd [N]. The mean of squares is
 // accumulated in float64.
 func RMSNormForward[F Float](out, rstd, x, w []F, N, C int, eps float64) {
-	for i := 0; i < N; i++ {
+	parallelChunks(N, rowChunk(C), func(i0, i1 int) { rmsNormRows(out, rstd, x, w, i0, i1, C, eps) })
+}
+
+func rmsNormRows[F Float](out, rstd, x, w []F, i0, i1, C int, eps float64) {
+	for i := i0; i < i1; i++ {
 		xi := x[i*C : (i+1)*C]
 		var ss float64
 		for _, v := range xi {
@@ -98,41 +116,54 @@ func RMSNormForward[F Float](out, rstd, x, w []F, N, C int, eps float64) {
 // (the trainer keeps x and rstd, not the normalised rows).
 // x, out [N, C]; w [C]; rstd [N].
 func RMSNormRecompute[F Float](out, rstd, x, w []F, N, C int) {
-	for i := 0; i < N; i++ {
-		r := rstd[i]
-		xi, oi := x[i*C:(i+1)*C], out[i*C:(i+1)*C]
-		for j, v := range xi {
-			oi[j] = v * r * w[j]
+	parallelChunks(N, rowChunk(C), func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			r := rstd[i]
+			xi, oi := x[i*C:(i+1)*C], out[i*C:(i+1)*C]
+			for j, v := range xi {
+				oi[j] = v * r * w[j]
+			}
 		}
-	}
+	})
 }
+
+// rowChunk is the number of rows of width C per parallel chunk (about 16K
+// elements).
+func rowChunk(C int) int { return max(1, (1<<14)/max(C, 1)) }
 
 // RMSNormBackward adds ∂L/∂x to dx and ∂L/∂w to dw, given dout = ∂L/∂out.
 // dx, dout, x [N, C]; w, dw [C]; rstd [N]. dx or dw may be nil when not
 // wanted. With x̂ = x·r: dw += Σ_rows dout∘x̂ and
 // dx += r·(dout∘w − x̂·mean(dout∘w∘x̂)).
 func RMSNormBackward[F Float](dx, dw, dout, x, rstd, w []F, N, C int) {
-	for i := 0; i < N; i++ {
-		r := rstd[i]
-		xi, di := x[i*C:(i+1)*C], dout[i*C:(i+1)*C]
-		if dw != nil {
+	if dw != nil {
+		// Summed over rows in row order: deterministic, and cheap next to dx.
+		for i := 0; i < N; i++ {
+			r := rstd[i]
+			xi, di := x[i*C:(i+1)*C], dout[i*C:(i+1)*C]
 			for j, v := range xi {
 				dw[j] += di[j] * v * r
 			}
 		}
-		if dx == nil {
-			continue
-		}
-		var dot F
-		for j, v := range xi {
-			dot += di[j] * w[j] * v * r
-		}
-		dot /= F(C)
-		dxi := dx[i*C : (i+1)*C]
-		for j, v := range xi {
-			dxi[j] += r * (di[j]*w[j] - v*r*dot)
-		}
 	}
+	if dx == nil {
+		return
+	}
+	parallelChunks(N, rowChunk(C), func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			r := rstd[i]
+			xi, di := x[i*C:(i+1)*C], dout[i*C:(i+1)*C]
+			var dot F
+			for j, v := range xi {
+				dot += di[j] * w[j] * v * r
+			}
+			dot /= F(C)
+			dxi := dx[i*C : (i+1)*C]
+			for j, v := range xi {
+				dxi[j] += r * (di[j]*w[j] - v*r*dot)
+			}
+		}
+	})
 }
 
 // LinearForward computes y = x·Wᵀ + b.
@@ -191,38 +222,61 @@ func LoRABackward[F Float](dx, da, db, du, dy, x, u, a, b []F, scale F, N, in, o
 	}
 }
 
-// dropKeep reports whether element i survives dropout with probability p
-// under key. The mask is a pure function of (key, i) so the backward can
-// regenerate it instead of storing it.
-func dropKeep(key uint64, i int, p float64) bool {
-	z := key + uint64(i)*0x9e3779b97f4a7c15
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	z ^= z >> 31
-	return float64(z>>11)*(1.0/(1<<53)) >= p
+// DropoutMask fills mask with n keep-bits for dropout probability p: bit i
+// is set when element i survives. Each bit compares a 16-bit lane of a
+// counter-based hash of (key, i) with p (so p is honoured to 1/65536); the
+// mask is a pure function of (key, n, p), so a run can be replayed from
+// its RNG state. mask has (n+63)/64 words.
+func DropoutMask(mask []uint64, n int, p float64, key uint64) {
+	thresh := uint64(math.Round(p * 65536))
+	words := (n + 63) / 64
+	parallelChunks(words, 1024, func(w0, w1 int) {
+		for w := w0; w < w1; w++ {
+			var bits uint64
+			for q := 0; q < 16; q++ {
+				z := key + uint64(w*16+q)*0x9e3779b97f4a7c15
+				z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+				z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+				z ^= z >> 31
+				for lane := 0; lane < 4; lane++ {
+					if (z>>(16*lane))&0xffff >= thresh {
+						bits |= 1 << (q*4 + lane)
+					}
+				}
+			}
+			if rem := n - w*64; rem < 64 {
+				bits &= 1<<rem - 1
+			}
+			mask[w] = bits
+		}
+	})
 }
 
-// DropoutForward computes out = x·mask/(1−p) with mask[i] = dropKeep(key, i, p).
-// x, out [n] (may alias).
-func DropoutForward[F Float](out, x []F, p float64, key uint64) {
+// DropoutForward computes out = x·mask/(1−p) with the keep-bits of
+// DropoutMask. x, out [n] (may alias).
+func DropoutForward[F Float](out, x []F, mask []uint64, p float64) {
 	s := F(1 / (1 - p))
-	for i, v := range x {
-		if dropKeep(key, i, p) {
-			out[i] = v * s
-		} else {
-			out[i] = 0
+	parallelChunks(len(x), 1<<14, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			if mask[i>>6]&(1<<(i&63)) != 0 {
+				out[i] = x[i] * s
+			} else {
+				out[i] = 0
+			}
 		}
-	}
+	})
 }
 
 // DropoutBackward accumulates dx += dout·mask/(1−p) with the forward's mask.
-func DropoutBackward[F Float](dx, dout []F, p float64, key uint64) {
+func DropoutBackward[F Float](dx, dout []F, mask []uint64, p float64) {
 	s := F(1 / (1 - p))
-	for i, v := range dout {
-		if dropKeep(key, i, p) {
-			dx[i] += v * s
+	parallelChunks(len(dout), 1<<14, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			if mask[i>>6]&(1<<(i&63)) != 0 {
+				dx[i] += dout[i] * s
+			}
 		}
-	}
+	})
 }
 
 // IA3Forward scales every row by a learned vector: y[i, j] = x[i, j]·l[j].
@@ -270,15 +324,23 @@ func RoPETable[F Float](cos, sin []F, invFreq []float64, T int) {
 // (x[i]·c − x[i+D/2]·s, x[i+D/2]·c + x[i]·s) with c, s at the row's position.
 // x [B·T, heads·D] (row b·T+t has position t); cos, sin [T, D/2].
 func RoPEForward[F Float](x, cos, sin []F, N, T, heads, D int) {
+	parallelChunks(N, rowChunk(heads*D), func(i0, i1 int) { ropeRows(x, cos, sin, i0, i1, T, heads, D, false) })
+}
+
+// ropeRows rotates rows [i0, i1) forward, or backward (by −angle) when back.
+func ropeRows[F Float](x, cos, sin []F, i0, i1, T, heads, D int, back bool) {
 	h := D / 2
-	for i := 0; i < N; i++ {
+	for i := i0; i < i1; i++ {
 		c, s := cos[(i%T)*h:(i%T+1)*h], sin[(i%T)*h:(i%T+1)*h]
 		for hd := 0; hd < heads; hd++ {
 			v := x[(i*heads+hd)*D : (i*heads+hd+1)*D]
 			for j := 0; j < h; j++ {
-				x1, x2 := v[j], v[j+h]
-				v[j] = x1*c[j] - x2*s[j]
-				v[j+h] = x2*c[j] + x1*s[j]
+				x1, x2, sj := v[j], v[j+h], s[j]
+				if back {
+					sj = -sj
+				}
+				v[j] = x1*c[j] - x2*sj
+				v[j+h] = x2*c[j] + x1*sj
 			}
 		}
 	}
@@ -288,18 +350,7 @@ func RoPEForward[F Float](x, cos, sin []F, N, T, heads, D int) {
 // the forward rotation, i.e. a rotation by the opposite angle.
 // dx [B·T, heads·D]; cos, sin [T, D/2].
 func RoPEBackward[F Float](dx, cos, sin []F, N, T, heads, D int) {
-	h := D / 2
-	for i := 0; i < N; i++ {
-		c, s := cos[(i%T)*h:(i%T+1)*h], sin[(i%T)*h:(i%T+1)*h]
-		for hd := 0; hd < heads; hd++ {
-			v := dx[(i*heads+hd)*D : (i*heads+hd+1)*D]
-			for j := 0; j < h; j++ {
-				d1, d2 := v[j], v[j+h]
-				v[j] = d1*c[j] + d2*s[j]
-				v[j+h] = d2*c[j] - d1*s[j]
-			}
-		}
-	}
+	parallelChunks(N, rowChunk(heads*D), func(i0, i1 int) { ropeRows(dx, cos, sin, i0, i1, T, heads, D, true) })
 }
 
 // sigmoid is 1/(1+e^−x) in the element type's precision.
@@ -310,45 +361,76 @@ func sigmoid[F Float](x F) F {
 	return F(1 / (1 + math.Exp(-float64(x))))
 }
 
-// SwiGLUForward computes out = silu(g)·u with silu(g) = g·σ(g).
-// g, u, out [n].
-func SwiGLUForward[F Float](out, g, u []F) {
-	for i, gv := range g {
-		out[i] = gv * sigmoid(gv) * u[i]
-	}
+// SwiGLUForward computes out = silu(g)·u with silu(g) = g·σ(g), and saves
+// σ(g) in sig when sig is not nil. g, u, out, sig [n].
+func SwiGLUForward[F Float](out, sig, g, u []F) {
+	parallelChunks(len(g), 1<<14, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			gv := g[i]
+			s := sigmoid(gv)
+			if sig != nil {
+				sig[i] = s
+			}
+			out[i] = gv * s * u[i]
+		}
+	})
 }
 
-// SwiGLUBackward writes dg and du given dout = ∂L/∂out:
-// du = dout·silu(g), dg = dout·u·σ(g)·(1 + g·(1 − σ(g))).
-// dg, du, dout, g, u [n]; dg and du may alias g and u (read first).
-func SwiGLUBackward[F Float](dg, du, dout, g, u []F) {
-	for i, gv := range g {
-		s := sigmoid(gv)
-		uv, d := u[i], dout[i]
-		du[i] = d * gv * s
-		dg[i] = d * uv * s * (1 + gv*(1-s))
-	}
+// SwiGLUBackward writes dg and du given dout = ∂L/∂out and the saved σ(g):
+// du = dout·g·σ(g), dg = dout·u·σ(g)·(1 + g·(1 − σ(g))).
+// dg, du, dout, g, u, sig [n]; dg may alias sig.
+func SwiGLUBackward[F Float](dg, du, dout, g, u, sig []F) {
+	parallelChunks(len(g), 1<<14, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			gv, s := g[i], sig[i]
+			uv, d := u[i], dout[i]
+			du[i] = d * gv * s
+			dg[i] = d * uv * s * (1 + gv*(1-s))
+		}
+	})
 }
 
 // ResidualForward computes out = a + b. out may alias a or b.
 func ResidualForward[F Float](out, a, b []F) {
-	for i := range out {
-		out[i] = a[i] + b[i]
-	}
+	parallelChunks(len(out), 1<<14, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			out[i] = a[i] + b[i]
+		}
+	})
 }
 
 // exp32 is e^x in float32 by range reduction to 2^k·e^r, |r| ≤ ln2/2, and a
 // degree-6 polynomial for e^r: relative error about 2e-7, a few times
 // faster than math.Exp through float64.
 func exp32(x float32) float32 {
-	if x > 88 || x < -80 {
+	if x < -80 || x > 88 {
+		if x < -87.3 {
+			return 0
+		}
 		return float32(math.Exp(float64(x)))
 	}
 	const log2e = 1.44269504088896341
-	k := float32(math.Floor(float64(x*log2e + 0.5)))
+	// floor(x·log2e + 0.5) by truncation of a positive number (x·log2e > −116).
+	k := int32(x*log2e+128.5) - 128
+	kf := float32(k)
 	// Cody–Waite split of ln2 so r keeps its precision.
-	r := x - k*0.693359375
-	r -= k * -2.12194440e-4
+	r := x - kf*0.693359375
+	r -= kf * -2.12194440e-4
 	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720))))))
-	return math.Float32frombits(math.Float32bits(p) + uint32(int32(k))<<23)
+	return math.Float32frombits(math.Float32bits(p) + uint32(k)<<23)
+}
+
+// parallelChunks splits [0, n) into chunks of the given size and runs f on
+// each, on GOMAXPROCS goroutines. The split depends only on n and chunk,
+// and chunks write disjoint outputs, so results do not depend on the
+// thread count or on timing.
+func parallelChunks(n, chunk int, f func(i0, i1 int)) {
+	if n <= chunk {
+		if n > 0 {
+			f(0, n)
+		}
+		return
+	}
+	nc := (n + chunk - 1) / chunk
+	parallelFor(nc, runtime.GOMAXPROCS(0), func(c, _ int) { f(c*chunk, min(n, (c+1)*chunk)) })
 }

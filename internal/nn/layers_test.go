@@ -138,7 +138,9 @@ func TestDropout(t *testing.T) {
 	n, p := 20000, 0.25
 	x, R := randVec(r, n, 1), randVec(r, n, 1)
 	y := make([]float64, n)
-	f := func() float64 { DropoutForward(y, x, p, 42); return dot64(y, R) }
+	mask := make([]uint64, (n+63)/64)
+	DropoutMask(mask, n, p, 42)
+	f := func() float64 { DropoutForward(y, x, mask, p); return dot64(y, R) }
 	f()
 	kept := 0
 	for i := range y {
@@ -153,10 +155,12 @@ func TestDropout(t *testing.T) {
 		t.Errorf("kept fraction %v, want about %v", frac, 1-p)
 	}
 	dx := make([]float64, n)
-	DropoutBackward(dx, R, p, 42)
+	DropoutBackward(dx, R, mask, p)
 	gradCheck(t, "dx", x, dx, f)
 	other := make([]float64, n)
-	DropoutForward(other, x, p, 43)
+	mask2 := make([]uint64, (n+63)/64)
+	DropoutMask(mask2, n, p, 43)
+	DropoutForward(other, x, mask2, p)
 	same := true
 	for i := range other {
 		if (other[i] == 0) != (y[i] == 0) {
@@ -207,9 +211,11 @@ func TestSwiGLUGrad(t *testing.T) {
 	n := 30
 	g, u, R := randVec(r, n, 2), randVec(r, n, 1), randVec(r, n, 1)
 	y := make([]float64, n)
-	f := func() float64 { SwiGLUForward(y, g, u); return dot64(y, R) }
+	sig := make([]float64, n)
+	f := func() float64 { SwiGLUForward(y, sig, g, u); return dot64(y, R) }
+	f()
 	dg, du := make([]float64, n), make([]float64, n)
-	SwiGLUBackward(dg, du, R, g, u)
+	SwiGLUBackward(dg, du, R, g, u, sig)
 	gradCheck(t, "dg", g, dg, f)
 	gradCheck(t, "du", u, du, f)
 }

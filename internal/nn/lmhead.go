@@ -22,35 +22,20 @@ func LMHeadRows(V, budget int) int {
 // the rows whose first arg-max equals the target. Targets must lie in [0, V).
 func LMHeadCrossEntropy[F Float](dx, x, w []F, targets []int32, M, C, V int, scale F, logits []F) (loss float64, correct int) {
 	rows := len(logits) / V
+	rowLoss := make([]float64, rows)
+	hit := make([]bool, rows)
 	for i0 := 0; i0 < M; i0 += rows {
 		n := min(rows, M-i0)
 		gemm(false, true, n, V, C, 1, x[i0*C:], C, w, C, 0, logits, V)
+		parallelChunks(n, 1, func(r0, r1 int) {
+			for r := r0; r < r1; r++ {
+				rowLoss[r], hit[r] = softmaxCrossEntropyRow(logits[r*V:(r+1)*V], int(targets[i0+r]), dx != nil, scale)
+			}
+		})
 		for r := 0; r < n; r++ {
-			l := logits[r*V : (r+1)*V]
-			tgt := int(targets[i0+r])
-			m, arg := l[0], 0
-			for j, v := range l {
-				if v > m {
-					m, arg = v, j
-				}
-			}
-			if arg == tgt {
+			loss += rowLoss[r]
+			if hit[r] {
 				correct++
-			}
-			lt := l[tgt]
-			var sum float64
-			for j, v := range l {
-				e := expF(v - m)
-				l[j] = e
-				sum += float64(e)
-			}
-			loss += float64(m) + math.Log(sum) - float64(lt)
-			if dx != nil {
-				inv := scale / F(sum)
-				for j := range l {
-					l[j] *= inv
-				}
-				l[tgt] -= scale
 			}
 		}
 		if dx != nil {
@@ -58,4 +43,35 @@ func LMHeadCrossEntropy[F Float](dx, x, w []F, targets []int32, M, C, V int, sca
 		}
 	}
 	return loss, correct
+}
+
+// softmaxCrossEntropyRow returns −log softmax(l)[tgt] and whether tgt is
+// l's first arg-max; when grad, it overwrites l with
+// scale·(softmax(l) − onehot(tgt)).
+func softmaxCrossEntropyRow[F Float](l []F, tgt int, grad bool, scale F) (float64, bool) {
+	m, arg := l[0], 0
+	for j, v := range l {
+		if v > m {
+			m, arg = v, j
+		}
+	}
+	lt := l[tgt]
+	var sum float64
+	if grad {
+		for j, v := range l {
+			e := expF(v - m)
+			l[j] = e
+			sum += float64(e)
+		}
+		inv := scale / F(sum)
+		for j := range l {
+			l[j] *= inv
+		}
+		l[tgt] -= scale
+	} else {
+		for _, v := range l {
+			sum += float64(expF(v - m))
+		}
+	}
+	return float64(m) + math.Log(sum) - float64(lt), arg == tgt
 }

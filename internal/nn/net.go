@@ -121,6 +121,7 @@ type block[F Float] struct {
 type acts[F Float] struct {
 	hIn, rstd1, q, k, v, k0, v0, att, lse, h2, rstd2, g, u []F
 	lora                                                   [numLinear][]F
+	mask                                                   [numLinear][]uint64 // LoRA dropout keep-bits
 }
 
 // NetOf is a model prepared for training under one method, with its
@@ -467,8 +468,21 @@ func (n *NetOf[F]) ensure(B, T int) {
 	n.saved = make([]acts[F], n.L)
 	for l := n.lowest; l < n.L; l++ {
 		n.saved[l] = newActs()
+		for i, ln := range n.blocks[l].lin {
+			if ln.loraA != nil {
+				n.saved[l].lora[i] = make([]F, N*n.r)
+				if n.opt.LoRADropout > 0 {
+					n.saved[l].mask[i] = make([]uint64, (N*ln.in+63)/64)
+				}
+			}
+		}
 	}
 	n.tmp = newActs()
+	for i, ln := range n.blocks[0].lin {
+		if ln.loraA != nil {
+			n.tmp.lora[i] = make([]F, N*n.r)
+		}
+	}
 	maxIn := max(C, I, HD)
 	n.hFinal, n.xf, n.rstdF = make([]F, N*C), make([]F, N*C), make([]F, N)
 	n.xn, n.o, n.act, n.z = make([]F, N*C), make([]F, N*C), make([]F, N*I), make([]F, N*I)
@@ -521,7 +535,8 @@ func (n *NetOf[F]) linearForward(l, i int, y, x []F, a *acts[F], train bool) {
 		xd := x
 		if p := n.opt.LoRADropout; train && p > 0 {
 			xd = n.drop[:N*ln.in]
-			DropoutForward(xd, x, p, n.dropKey(l, i))
+			DropoutMask(a.mask[i], N*ln.in, p, n.dropKey(l, i))
+			DropoutForward(xd, x, a.mask[i], p)
 		}
 		LoRAForward(y, a.lora[i], xd, ln.loraA.Data, ln.loraB.Data, n.loraScale, N, ln.in, ln.out, n.r)
 	}
@@ -553,7 +568,7 @@ func (n *NetOf[F]) linearBackward(l, i int, dx, dy, x []F, a *acts[F]) {
 		p := n.opt.LoRADropout
 		if p > 0 {
 			xd = n.drop[:N*ln.in]
-			DropoutForward(xd, xin, p, n.dropKey(l, i))
+			DropoutForward(xd, xin, a.mask[i], p)
 			if dxBase != nil {
 				ddx = n.dtmp[:N*ln.in]
 				clear(ddx)
@@ -561,7 +576,7 @@ func (n *NetOf[F]) linearBackward(l, i int, dx, dy, x []F, a *acts[F]) {
 		}
 		LoRABackward(ddx, ln.loraA.Grad, ln.loraB.Grad, n.ldu, dy, xd, a.lora[i], ln.loraA.Data, ln.loraB.Data, n.loraScale, N, ln.in, ln.out, n.r)
 		if p > 0 && dxBase != nil {
-			DropoutBackward(dxBase, ddx, p, n.dropKey(l, i))
+			DropoutBackward(dxBase, ddx, a.mask[i], p)
 		}
 	}
 	if ln.ia3 != nil && ln.ia3In {
@@ -593,7 +608,7 @@ func (n *NetOf[F]) layerForward(l int, a *acts[F], hOut []F, lengths []int, trai
 	RMSNormForward(xn, a.rstd2, a.h2, bl.postNorm, N, C, n.eps)
 	n.linearForward(l, linGate, a.g, xn, a, train)
 	n.linearForward(l, linUp, a.u, xn, a, train)
-	SwiGLUForward(n.act[:N*I], a.g, a.u)
+	SwiGLUForward(n.act[:N*I], nil, a.g, a.u)
 	n.linearForward(l, linDown, n.o, n.act[:N*I], a, train)
 	ResidualForward(hOut, a.h2, n.o)
 }
@@ -607,12 +622,12 @@ func (n *NetOf[F]) layerBackward(l int, a *acts[F], lengths []int, needInput boo
 	xn, act := n.xn[:N*C], n.act[:N*I]
 	// MLP: hOut = h2 + down(swiglu(gate(xn2), up(xn2))), xn2 = norm(h2).
 	RMSNormRecompute(xn, a.rstd2, a.h2, bl.postNorm, N, C)
-	SwiGLUForward(act, a.g, a.u)
+	SwiGLUForward(act, n.dg, a.g, a.u) // σ(gate) kept in dg for the backward
 	dz := n.dz[:N*I]
 	clear(dz)
 	n.linearBackward(l, linDown, dz, n.dh, act, a) // dy is clobbered only by output-scaling (IA)³
 
-	SwiGLUBackward(n.dg, n.du, dz, a.g, a.u)
+	SwiGLUBackward(n.dg, n.du, dz, a.g, a.u, n.dg)
 	clear(n.dxn)
 	n.linearBackward(l, linGate, n.dxn, n.dg, xn, a)
 	n.linearBackward(l, linUp, n.dxn, n.du, xn, a)
