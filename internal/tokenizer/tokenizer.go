@@ -544,9 +544,28 @@ func (t *Tokenizer) ChatTemplate() string { return t.chatTemplate }
 var ErrNoChatTemplate = errors.New("tokenizer has no chat template")
 
 // ApplyChatTemplate renders the chat template over msgs, as transformers'
-// apply_chat_template(msgs, tokenize=False) does. The template sees
-// messages, add_generation_prompt, bos_token and eos_token.
+// apply_chat_template(msgs, tokenize=False, add_generation_prompt=...)
+// does.
 func (t *Tokenizer) ApplyChatTemplate(msgs []Message, addGenerationPrompt bool) (string, error) {
+	return t.RenderChat(msgs, ChatOptions{AddGenerationPrompt: addGenerationPrompt})
+}
+
+// ChatOptions are the inputs of RenderChat besides the messages.
+type ChatOptions struct {
+	// AddGenerationPrompt appends the header that starts an assistant turn.
+	AddGenerationPrompt bool
+	// Vars are extra template variables, such as "enable_thinking" (Qwen3)
+	// or "tools"; values are Go strings, numbers, bools, []any and
+	// map[string]any.
+	Vars map[string]any
+}
+
+// RenderChat renders the chat template over msgs. The template sees
+// messages, add_generation_prompt, bos_token, eos_token, pad_token and
+// unk_token, then opt.Vars. It returns ErrNoChatTemplate when the
+// tokenizer has none, and the template's raise_exception message as an
+// error.
+func (t *Tokenizer) RenderChat(msgs []Message, opt ChatOptions) (string, error) {
 	if t.chatTemplate == "" {
 		return "", ErrNoChatTemplate
 	}
@@ -559,9 +578,18 @@ func (t *Tokenizer) ApplyChatTemplate(msgs []Message, addGenerationPrompt bool) 
 	}
 	vars := map[string]any{
 		"messages":              list,
-		"add_generation_prompt": addGenerationPrompt,
+		"add_generation_prompt": opt.AddGenerationPrompt,
 		"bos_token":             t.bosText,
 		"eos_token":             t.eosText,
+	}
+	if tok, ok := t.Token(t.pad); ok {
+		vars["pad_token"] = tok
+	}
+	if tok, ok := t.Token(t.unk); ok {
+		vars["unk_token"] = tok
+	}
+	for k, v := range opt.Vars {
+		vars[k] = v
 	}
 	s, err := t.tmpl.Render(vars)
 	if err != nil {

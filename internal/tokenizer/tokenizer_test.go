@@ -206,6 +206,11 @@ func TestApplyChatTemplate(t *testing.T) {
 	if err != nil || got != want {
 		t.Errorf("Qwen3 ApplyChatTemplate = %q, %v\nwant %q", got, err, want)
 	}
+	got, err = qwen.RenderChat([]Message{{"user", "Hi"}}, ChatOptions{AddGenerationPrompt: true, Vars: map[string]any{"enable_thinking": false}})
+	want = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+	if err != nil || got != want {
+		t.Errorf("Qwen3 RenderChat(enable_thinking=false) = %q, %v\nwant %q", got, err, want)
+	}
 	// The rendered text tokenizes with the template's special tokens intact.
 	ids := qwen.Encode(got, false)
 	start, _ := qwen.TokenID("<|im_start|>")
@@ -361,5 +366,35 @@ func TestConcurrentEncode(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestRegexFallback checks Split patterns outside the hand-written ones,
+// which run on Go's regexp after \s and \d are made Unicode-aware.
+func TestRegexFallback(t *testing.T) {
+	vocab := `{"type":"BPE","vocab":{"a":0,"1":1," ":2,"\u3000":3,"٣":4},"merges":[]}`
+	pre := `{"type":"Split","pattern":{"Regex":"\\d+|[^\\s\\d]+|\\s+"},"behavior":"Isolated","invert":false}`
+	tok, err := Parse(miniJSON(vocab, "", pre, "", "", ""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tok.Encode("a1\u3000٣ a", false); !slices.Equal(got, []int{0, 1, 3, 4, 2, 0}) {
+		t.Errorf("Encode = %v", got)
+	}
+	m, err := compileRegex(`\d+|[^\s\d]+|\s+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pieces []string
+	for at := 0; ; {
+		st, en := m.find("ab12\u3000\u3000٣x", at)
+		if st < 0 {
+			break
+		}
+		pieces = append(pieces, "ab12\u3000\u3000٣x"[st:en])
+		at = en
+	}
+	if want := []string{"ab", "12", "\u3000\u3000", "٣", "x"}; !slices.Equal(pieces, want) {
+		t.Errorf("pieces = %q, want %q", pieces, want)
 	}
 }
