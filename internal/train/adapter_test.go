@@ -12,6 +12,7 @@ import (
 
 	"github.com/gantryml/gantry/internal/model"
 	"github.com/gantryml/gantry/internal/nn"
+	"github.com/gantryml/gantry/internal/tokenizer"
 )
 
 // TestMergeMatchesAdapterForward checks, for each method, that the loss of
@@ -190,5 +191,85 @@ func TestRunResumeBitExact(t *testing.T) {
 			(g.ValLoss == nil) != (w.ValLoss == nil) || (g.ValLoss != nil && (*g.ValLoss != *w.ValLoss || *g.ValAccuracy != *w.ValAccuracy)) {
 			t.Errorf("point %d: %+v, want %+v", i, g, w)
 		}
+	}
+}
+
+// cancelInside cancels the run's context from inside the step'th
+// ForwardBackward, so the network stops mid-step.
+type cancelInside struct {
+	*nn.Net
+	step, calls int
+	cancel      func()
+}
+
+func (c *cancelInside) ForwardBackward(ctx context.Context, b *nn.Batch, scale float32) (float64, int, error) {
+	c.calls++
+	if c.calls == c.step {
+		c.cancel()
+	}
+	return c.Net.ForwardBackward(ctx, b, scale)
+}
+
+// TestCancelMidStepResumes stops a real network (LoRA with dropout) in the
+// middle of a step and checks that the checkpoint written on the way out
+// resumes to the uninterrupted result.
+func TestCancelMidStepResumes(t *testing.T) {
+	dir := tinyModelDir(t, 6)
+	m, err := model.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tk, err := tokenizer.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(codeWordData(t, 40, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := ReadDataset(f, FromTokenizer(tk), ReadOptions{MaxSeqLen: 64})
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newNet := func() *nn.Net {
+		n, err := nn.New(&m.Config, &m.Weights, nn.Options{Method: nn.LoRA, LoRARank: 4, LoRAAlpha: 8, LoRADropout: 0.2, Seed: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	lo := LoopOptions{Epochs: 2, LearningRate: 0.01, BatchSize: 4, MaxGradNorm: 1, LogInterval: 3, Seed: 4, Shuffle: true, EarlyStoppingPatience: 5}
+	trainEx, valEx := ds.Examples[:32], ds.Examples[32:]
+
+	full := newNet()
+	want, err := Fit(context.Background(), full, nn.NewAdamW(full.Params()), trainEx, valEx, lo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo.CheckpointDir, lo.Resume = t.TempDir(), true
+	ctx, cancel := context.WithCancel(context.Background())
+	n := newNet()
+	_, err = Fit(ctx, &cancelInside{Net: n, step: 6, cancel: cancel}, nn.NewAdamW(n.Params()), trainEx, valEx, lo)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled run: %v", err)
+	}
+	latest, err := os.ReadFile(filepath.Join(lo.CheckpointDir, "LATEST"))
+	if err != nil || string(bytes.TrimSpace(latest)) != "step-00000005" {
+		t.Fatalf("LATEST = %q (%v), want step-00000005", latest, err)
+	}
+	n = newNet()
+	got, err := Fit(context.Background(), n, nn.NewAdamW(n.Params()), trainEx, valEx, lo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range n.Params() {
+		if !slicesEqual(p.Data, full.Params()[i].Data) {
+			t.Fatalf("%s differs from the uninterrupted run", p.Name)
+		}
+	}
+	if got.FinalLoss != want.FinalLoss || got.Steps != want.Steps {
+		t.Errorf("resumed %+v, want %+v", got, want)
 	}
 }

@@ -123,7 +123,10 @@ type loopState struct {
 // opt.CheckpointDir it checkpoints at every epoch end and every
 // CheckpointEvery steps, and with opt.Resume it first restores the latest
 // checkpoint there, so a killed run continues to the same result, bit for
-// bit. ctx is checked between steps and passed to the network.
+// bit. ctx is checked between steps and passed to the network; when it is
+// canceled Fit returns its error, after checkpointing the last completed
+// step unless the cancellation interrupted a validation pass (the step is
+// then redone from the previous checkpoint on resume).
 func Fit(ctx context.Context, net Net, optim Optimizer, trainEx, valEx []Example, opt LoopOptions) (*FitResult, error) {
 	if err := checkLoop(opt, len(trainEx), len(valEx)); err != nil {
 		return nil, err
@@ -165,14 +168,36 @@ func Fit(ctx context.Context, net Net, optim Optimizer, trainEx, valEx []Example
 	lastPointTime, lastPointTokens, tokensSeen := elapsedBase, 0, 0
 	elapsed := func() float64 { return elapsedBase + time.Since(start).Seconds() }
 
-	save := func() error {
+	savedStep := -1
+	if opt.Resume {
+		savedStep = st.Step
+	}
+	// save checkpoints the state after st.Step steps; rng is the
+	// network's RNG state at that point.
+	save := func(rng []byte) error {
 		if opt.CheckpointDir == "" {
 			return nil
 		}
 		st.Elapsed = elapsed()
 		st.Stopper = stopper
-		st.NetRNG = net.RNGState()
-		return saveCheckpoint(opt.CheckpointDir, st, params, best, optim)
+		st.NetRNG = rng
+		if err := saveCheckpoint(opt.CheckpointDir, st, params, best, optim); err != nil {
+			return err
+		}
+		savedStep = st.Step
+		return nil
+	}
+	// stopped ends a canceled run, checkpointing first when the state is
+	// that of a step boundary and not saved yet, so a resume loses nothing.
+	stopped := func(err error, rng []byte) error {
+		err = fmt.Errorf("training stopped after step %d: %w", st.Step, err)
+		if rng != nil && savedStep != st.Step {
+			if serr := save(rng); serr != nil {
+				return errors.Join(err, serr)
+			}
+			log.Info("checkpoint saved on stop", "dir", opt.CheckpointDir, "step", st.Step)
+		}
+		return err
 	}
 
 	for !st.Done && st.Epoch < opt.Epochs {
@@ -181,8 +206,9 @@ func Fit(ctx context.Context, net Net, optim Optimizer, trainEx, valEx []Example
 			st.Batch = 0
 		}
 		for st.Batch < len(st.Order) {
+			rng := net.RNGState()
 			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("training stopped at step %d: %w", st.Step, err)
+				return nil, stopped(err, rng)
 			}
 			step := st.Step + 1
 			b := bb.build(trainEx, st.Order[st.Batch])
@@ -191,6 +217,11 @@ func Fit(ctx context.Context, net Net, optim Optimizer, trainEx, valEx []Example
 			net.ZeroGrad()
 			lossSum, n, err := net.ForwardBackward(ctx, b, 1/float32(lossTokens))
 			if err != nil {
+				if ctx.Err() != nil {
+					// Nothing of the step was applied: the parameters and
+					// the optimiser are those after st.Step steps.
+					return nil, stopped(err, rng)
+				}
 				return nil, fmt.Errorf("step %d: %w", step, err)
 			}
 			if n != lossTokens {
@@ -218,6 +249,12 @@ func Fit(ctx context.Context, net Net, optim Optimizer, trainEx, valEx []Example
 				if Evaluated(step, total, opt.LogInterval, epochEnd) {
 					vl, va, err := ev.run(ctx, net)
 					if err != nil {
+						if ctx.Err() != nil {
+							// The step is applied but its evaluation is
+							// not: no consistent state to save; a resume
+							// starts from the last checkpoint.
+							return nil, stopped(err, nil)
+						}
 						return nil, fmt.Errorf("step %d: validation: %w", step, err)
 					}
 					m.ValLoss, m.ValAccuracy = &vl, &va
@@ -252,7 +289,7 @@ func Fit(ctx context.Context, net Net, optim Optimizer, trainEx, valEx []Example
 				}
 			}
 			if epochEnd || st.Done || (opt.CheckpointEvery > 0 && step%opt.CheckpointEvery == 0) {
-				if err := save(); err != nil {
+				if err := save(net.RNGState()); err != nil {
 					return nil, err
 				}
 			}
