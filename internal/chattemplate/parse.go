@@ -66,10 +66,10 @@ func Parse(src string) (*Template, error) {
 	return &Template{body: body}, nil
 }
 
+// builder turns the pieces of a template into a tree of nodes.
 type builder struct {
 	ps []piece
 	i  int
-	// stop words of the blocks being parsed
 }
 
 // parseBody parses nodes until a block tag whose keyword is not a

@@ -271,8 +271,8 @@ type noPost struct{}
 
 func (noPost) process(ids []int, _ bool) []int { return ids }
 
-// newPostProcessor builds a post-processor; vocab resolves token strings.
-func newPostProcessor(raw json.RawMessage, path string, tokenID func(string) (int, bool)) (postProcessor, error) {
+// newPostProcessor builds a post-processor from its JSON.
+func newPostProcessor(raw json.RawMessage, path string) (postProcessor, error) {
 	if isNull(raw) {
 		return nil, nil
 	}
@@ -296,7 +296,7 @@ func newPostProcessor(raw json.RawMessage, path string, tokenID func(string) (in
 		}
 		var seq postSeq
 		for i, r := range v.Processors {
-			p, err := newPostProcessor(r, fmt.Sprintf("%s.processors[%d]", path, i), tokenID)
+			p, err := newPostProcessor(r, fmt.Sprintf("%s.processors[%d]", path, i))
 			if err != nil {
 				return nil, err
 			}

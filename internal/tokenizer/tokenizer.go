@@ -129,8 +129,7 @@ func Parse(tokenizerJSON, configJSON []byte) (*Tokenizer, error) {
 	_, t.byteLevelD = t.dec.(byteLevelDec)
 
 	maxSeen := -1
-	for tok, id := range m.vocab {
-		_ = tok
+	for _, id := range m.vocab {
 		maxSeen = max(maxSeen, id)
 	}
 	for i, a := range f.AddedTokens {
@@ -170,7 +169,7 @@ func Parse(tokenizerJSON, configJSON []byte) (*Tokenizer, error) {
 	}
 	t.rawSplit = newAddedMatcher(raw, nil)
 	t.normSplit = newAddedMatcher(normed, t.normalizer)
-	if t.post, err = newPostProcessor(f.PostProcessor, "post_processor", t.TokenID); err != nil {
+	if t.post, err = newPostProcessor(f.PostProcessor, "post_processor"); err != nil {
 		return nil, fmt.Errorf("tokenizer.json: %w", err)
 	}
 	if err := t.checkPostIDs(t.post); err != nil {
