@@ -16,7 +16,7 @@ if [ ${#need[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-if [ ! -d tools/js/node_modules ]; then
+if [ ! -f tools/js/node_modules/.package-lock.json ] || [ tools/js/package-lock.json -nt tools/js/node_modules/.package-lock.json ]; then
 	echo "setup: npm ci in tools/js"
 	(cd tools/js && npm ci --no-audit --no-fund >/dev/null)
 fi
