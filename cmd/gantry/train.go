@@ -74,8 +74,15 @@ func runTrain(ctx context.Context, args []string) error {
 		}
 		o.CheckpointDir, o.Resume = resume, true
 	}
-	if o.LearningRate < 0 {
+	switch {
+	case o.LearningRate < 0:
 		return fmt.Errorf("gantry train: --learning-rate %v must be positive", o.LearningRate)
+	case o.Epochs < 1:
+		return fmt.Errorf("gantry train: --epochs %d must be at least 1", o.Epochs)
+	case o.BatchSize < 1:
+		return fmt.Errorf("gantry train: --batch-size %d must be at least 1", o.BatchSize)
+	case o.LoRARank < 1 || o.LoRAAlpha <= 0:
+		return fmt.Errorf("gantry train: --lora-r %d and --lora-alpha %v must be positive", o.LoRARank, o.LoRAAlpha)
 	}
 	if metricsPath != "" {
 		f, err := os.OpenFile(metricsPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
