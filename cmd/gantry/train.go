@@ -58,10 +58,10 @@ func runTrain(ctx context.Context, args []string) error {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("gantry train: unexpected arguments %q", fs.Args())
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if o.ModelDir == "" || o.DataPath == "" || o.OutDir == "" {
-		return errors.New("gantry train: --model, --data and --out are required")
+		return errors.New("--model, --data and --out are required")
 	}
 	o.Method = nn.Method(method)
 	o.Seed = seed
@@ -70,24 +70,24 @@ func runTrain(ctx context.Context, args []string) error {
 	}
 	if resume != "" {
 		if o.CheckpointDir != "" && o.CheckpointDir != resume {
-			return errors.New("gantry train: --resume and --checkpoint-dir name different directories")
+			return errors.New("--resume and --checkpoint-dir name different directories")
 		}
 		o.CheckpointDir, o.Resume = resume, true
 	}
 	switch {
 	case o.LearningRate < 0:
-		return fmt.Errorf("gantry train: --learning-rate %v must be positive", o.LearningRate)
+		return fmt.Errorf("--learning-rate %v must be positive", o.LearningRate)
 	case o.Epochs < 1:
-		return fmt.Errorf("gantry train: --epochs %d must be at least 1", o.Epochs)
+		return fmt.Errorf("--epochs %d must be at least 1", o.Epochs)
 	case o.BatchSize < 1:
-		return fmt.Errorf("gantry train: --batch-size %d must be at least 1", o.BatchSize)
+		return fmt.Errorf("--batch-size %d must be at least 1", o.BatchSize)
 	case o.LoRARank < 1 || o.LoRAAlpha <= 0:
-		return fmt.Errorf("gantry train: --lora-r %d and --lora-alpha %v must be positive", o.LoRARank, o.LoRAAlpha)
+		return fmt.Errorf("--lora-r %d and --lora-alpha %v must be positive", o.LoRARank, o.LoRAAlpha)
 	}
 	if metricsPath != "" {
 		f, err := os.OpenFile(metricsPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
-			return fmt.Errorf("gantry train: %w", err)
+			return fmt.Errorf("metrics file: %w", err)
 		}
 		defer f.Close()
 		o.Metrics = f
@@ -172,10 +172,10 @@ func runExport(ctx context.Context, args []string) error {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("gantry export: unexpected arguments %q", fs.Args())
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if *base == "" || *adapter == "" || *out == "" {
-		return errors.New("gantry export: --model, --adapter and --out are required")
+		return errors.New("--model, --adapter and --out are required")
 	}
 	var opt peft.ExportOptions
 	switch strings.ToLower(*dtype) {
@@ -187,7 +187,7 @@ func runExport(ctx context.Context, args []string) error {
 	case "bf16", "bfloat16":
 		opt.DType = safetensors.BF16
 	default:
-		return fmt.Errorf("gantry export: --dtype %q: want f32, f16 or bf16", *dtype)
+		return fmt.Errorf("--dtype %q: want f32, f16 or bf16", *dtype)
 	}
 	return peft.Export(ctx, *base, *adapter, *out, opt)
 }
