@@ -85,7 +85,13 @@ func runTrain(ctx context.Context, args []string) error {
 		return fmt.Errorf("--lora-r %d and --lora-alpha %v must be positive", o.LoRARank, o.LoRAAlpha)
 	}
 	if metricsPath != "" {
-		f, err := os.OpenFile(metricsPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		// A resumed run appends to its earlier points (those after its
+		// last checkpoint appear twice); a new run starts the file afresh.
+		mode := os.O_TRUNC
+		if o.Resume {
+			mode = os.O_APPEND
+		}
+		f, err := os.OpenFile(metricsPath, os.O_CREATE|os.O_WRONLY|mode, 0o644)
 		if err != nil {
 			return fmt.Errorf("metrics file: %w", err)
 		}
