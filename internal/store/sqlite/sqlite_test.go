@@ -11,6 +11,7 @@ import (
 
 	"github.com/gantryml/gantry/internal/core"
 	"github.com/gantryml/gantry/internal/store"
+	"github.com/gantryml/gantry/internal/store/migrations"
 	"github.com/gantryml/gantry/internal/store/storetest"
 )
 
@@ -61,9 +62,13 @@ func TestReopen(t *testing.T) {
 	if err != nil || gj.State != core.JobQueued {
 		t.Fatalf("job after reopen: %+v, %v", gj, err)
 	}
+	all, err := migrations.List("sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
 	v, err := st.SchemaVersion(ctx)
-	if err != nil || v != 1 {
-		t.Fatalf("schema version %d, %v", v, err)
+	if err != nil || v != len(all) {
+		t.Fatalf("schema version %d, %v; want %d", v, err, len(all))
 	}
 }
 
@@ -74,6 +79,20 @@ func TestMigrateDown(t *testing.T) {
 	st, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// One step down, then up again at open: an upgrade from version 1.
+	if err := st.MigrateDown(ctx, 1); err != nil {
+		t.Fatalf("down to 1: %v", err)
+	}
+	if v, _ := st.SchemaVersion(ctx); v != 1 {
+		t.Fatalf("version after down to 1: %d", v)
+	}
+	st.Close()
+	if st, err = Open(ctx, path); err != nil {
+		t.Fatalf("upgrade from 1: %v", err)
+	}
+	if v, _ := st.SchemaVersion(ctx); v < 2 {
+		t.Fatalf("version after upgrade: %d", v)
 	}
 	if err := st.MigrateDown(ctx, 0); err != nil {
 		t.Fatalf("down: %v", err)

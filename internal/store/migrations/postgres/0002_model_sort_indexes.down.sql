@@ -1,0 +1,2 @@
+DROP INDEX models_name;
+DROP INDEX models_time;
