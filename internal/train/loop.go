@@ -191,7 +191,7 @@ func Fit(ctx context.Context, net Net, optim Optimizer, trainEx, valEx []Example
 	// that of a step boundary and not saved yet, so a resume loses nothing.
 	stopped := func(err error, rng []byte) error {
 		err = fmt.Errorf("training stopped after step %d: %w", st.Step, err)
-		if rng != nil && savedStep != st.Step {
+		if opt.CheckpointDir != "" && rng != nil && savedStep != st.Step {
 			if serr := save(rng); serr != nil {
 				return errors.Join(err, serr)
 			}
