@@ -469,12 +469,9 @@ func (p *parser) parseChat(raw json.RawMessage) (ex Example, truncated bool, rea
 	if len(ex.Trained) > 0 {
 		ex.Trained[0] = false
 	}
-	first, last := -1, -1
+	last := -1
 	for i, t := range ex.Trained {
 		if t {
-			if first < 0 {
-				first = i
-			}
 			last = i
 		}
 	}
@@ -483,8 +480,9 @@ func (p *parser) parseChat(raw json.RawMessage) (ex Example, truncated bool, rea
 	}
 	end := last + 1
 	if len(ex.Tokens) > p.max || end < len(ex.Tokens) {
-		// Trailing untrained turns carry no loss: drop them.
-		truncated = len(ex.Tokens) > p.max
+		// Trailing untrained turns carry no loss: drop them (that alone
+		// is not a truncation).
+		truncated = end > p.max
 		start := max(0, end-p.max)
 		if truncated {
 			// The last assistant span starts after the last untrained token before it.

@@ -259,6 +259,12 @@ func TestChatMasksAssistantTurns(t *testing.T) {
 	if got, want := show(ex), "Suser\nu1X\nSassistant\n[a][1][X][\n]"; got != want {
 		t.Errorf("trailing user: %q, want %q", got, want)
 	}
+	// A long trailing user turn is dropped without counting as truncation.
+	long := `{"messages": [{"role": "user", "content": "u1"}, {"role": "assistant", "content": "a1"}, {"role": "user", "content": "` + strings.Repeat("x", 100) + `"}]}`
+	ex, tr = one(t, byteTok{}, long, 40)
+	if got, want := show(ex), "Suser\nu1X\nSassistant\n[a][1][X][\n]"; got != want || tr != 0 {
+		t.Errorf("long trailing user: %q (truncated %d), want %q (0)", got, tr, want)
+	}
 	// Too long: the window ending at the last assistant token is kept.
 	ex, tr = one(t, byteTok{}, line, 12)
 	if got, want := show(ex), "sistant\n[a][2][X][\n]"; got != want || tr != 1 {
