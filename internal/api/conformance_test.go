@@ -531,6 +531,27 @@ func conformance(t *testing.T, s *servertest.Server) {
 		}
 	})
 
+	t.Run("CreateModelRetryToken", func(t *testing.T) {
+		d := modelDetails(ten, base, *ft.Id, s.Namespace, "data", "train.jsonl", nil)
+		d.DisplayName = common.String("retried")
+		req := generativeai.CreateModelRequest{CreateModelDetails: d, OpcRetryToken: common.String("model-token")}
+		a, err := c.CreateModel(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := c.CreateModel(ctx, req)
+		if err != nil {
+			t.Fatalf("retry with the same token and body: %v", err)
+		}
+		if *a.Id != *b.Id || *a.OpcWorkRequestId != *b.OpcWorkRequestId {
+			t.Errorf("a retried CreateModel made a second model: %s %s", *a.Id, *b.Id)
+		}
+		req.Description = common.String("changed")
+		_, err = c.CreateModel(ctx, req)
+		svcErr(t, err, 409, "Conflict", "opc-retry-token")
+		waitWR(t, c, *a.OpcWorkRequestId)
+	})
+
 	t.Run("ModelVersions", func(t *testing.T) {
 		d := modelDetails(ten, base, *ft.Id, s.Namespace, "data", "train.jsonl", nil)
 		d.DisplayName = common.String("my-model")
@@ -588,6 +609,9 @@ func conformance(t *testing.T, s *servertest.Server) {
 		_, err = c.ChangeModelCompartment(ctx, generativeai.ChangeModelCompartmentRequest{ModelId: custom.Id,
 			ChangeModelCompartmentDetails: generativeai.ChangeModelCompartmentDetails{CompartmentId: &otherComp}})
 		svcErr(t, err, 404, "NotAuthorizedOrNotFound")
+		_, err = c.ChangeModelCompartment(ctx, generativeai.ChangeModelCompartmentRequest{ModelId: custom.Id, IfMatch: common.String(`"old"`),
+			ChangeModelCompartmentDetails: generativeai.ChangeModelCompartmentDetails{CompartmentId: &ten}})
+		svcErr(t, err, 412, "PreconditionFailed")
 		_, err = c.ChangeDedicatedAiClusterCompartment(ctx, generativeai.ChangeDedicatedAiClusterCompartmentRequest{DedicatedAiClusterId: hosting.Id,
 			ChangeDedicatedAiClusterCompartmentDetails: generativeai.ChangeDedicatedAiClusterCompartmentDetails{CompartmentId: &comp}})
 		if err != nil {

@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/oracle/oci-go-sdk/v65/generativeai"
 
 	"github.com/gantryml/gantry/internal/core"
+	"github.com/gantryml/gantry/internal/objectstore"
 	"github.com/gantryml/gantry/internal/server"
 	"github.com/gantryml/gantry/internal/server/servertest"
 )
@@ -22,6 +25,9 @@ type gateTrainer struct {
 	mu      sync.Mutex
 	release map[string]chan struct{}
 	attempt map[string]int
+	// objs and ns, when set, receive an artifact object per model.
+	objs *objectstore.Store
+	ns   string
 }
 
 func newGateTrainer() *gateTrainer {
@@ -40,7 +46,16 @@ func (g *gateTrainer) gate(id string) chan struct{} {
 func (g *gateTrainer) Train(ctx context.Context, job server.TrainJob, p server.Progress) (server.Artifacts, error) {
 	g.mu.Lock()
 	g.attempt[job.Model.ID] = job.Attempt
+	objs, ns := g.objs, g.ns
 	g.mu.Unlock()
+	if objs != nil {
+		if _, err := objs.EnsureBucket(ctx, ns, server.ArtifactsBucket, job.Model.TenancyID); err != nil {
+			return server.Artifacts{}, err
+		}
+		if _, err := objs.PutObject(ctx, ns, server.ArtifactsBucket, server.ArtifactPrefix(job.Model.ID)+"adapter.bin", strings.NewReader("weights"), objectstore.PutOptions{}); err != nil {
+			return server.Artifacts{}, err
+		}
+	}
 	gate := g.gate(job.Model.ID)
 	p.Log(ctx, "gate trainer: step 1 of "+job.BaseModel.Model.DisplayName)
 	p.Percent(ctx, 50)
@@ -117,6 +132,9 @@ func TestFineTuneJobs(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			gt := newGateTrainer()
 			s := startServer(t, b.postgres, gt)
+			gt.mu.Lock()
+			gt.objs, gt.ns = s.Server.Objects, s.Namespace
+			gt.mu.Unlock()
 			fineTuneJobs(t, s, gt)
 		})
 	}
@@ -172,6 +190,12 @@ func fineTuneJobs(t *testing.T, s *servertest.Server, gt *gateTrainer) {
 	waitModelState(t, c, *a.Id, generativeai.ModelLifecycleStateDeleted)
 	if wr := waitWR(t, c, *a.OpcWorkRequestId); wr.Status != generativeai.OperationStatusCanceled {
 		t.Errorf("fine-tune work request of a deleted model: %s, want CANCELED", wr.Status)
+	}
+	if _, err := s.Server.Objects.HeadObject(ctx, s.Namespace, server.ArtifactsBucket, server.ArtifactPrefix(*a.Id)+"adapter.bin"); !errors.Is(err, objectstore.ErrObjectNotFound) {
+		t.Errorf("a deleted model's artifact is still there: %v", err)
+	}
+	if _, err := s.Server.Objects.HeadObject(ctx, s.Namespace, server.ArtifactsBucket, server.ArtifactPrefix(*b.Id)+"adapter.bin"); err != nil {
+		t.Errorf("deleting one model removed another's artifact: %v", err)
 	}
 
 	// Deleting a queued model: fill both units, queue a third.

@@ -10,6 +10,7 @@ import (
 	"github.com/gantryml/gantry/internal/api"
 	"github.com/gantryml/gantry/internal/core"
 	"github.com/gantryml/gantry/internal/jobs"
+	"github.com/gantryml/gantry/internal/objectstore"
 	"github.com/gantryml/gantry/internal/store"
 )
 
@@ -56,9 +57,18 @@ type Trainer interface {
 // no Trainer.
 var ErrNoTrainer = errors.New("fine-tuning is not available yet: this Gantry server has no training engine wired in, so no weights can be trained for this model")
 
+// ArtifactsBucket is the bucket, in the tenancy's namespace, where a
+// Trainer writes a custom model's artifacts, each under
+// ArtifactPrefix(modelID); DeleteModel removes them.
+const ArtifactsBucket = "gantry-models"
+
+// ArtifactPrefix is the object name prefix of a model's artifacts.
+func ArtifactPrefix(modelID string) string { return modelID + "/" }
+
 // workers are the job handlers of the API's job kinds.
 type workers struct {
 	st      store.Store
+	objs    *objectstore.Store
 	catalog *Catalog
 	trainer Trainer
 	log     *slog.Logger
@@ -199,6 +209,13 @@ func (w *workers) modelDelete(ctx context.Context, j *core.Job) error {
 		case <-time.After(every):
 		}
 	}
+	n, err := w.deleteArtifacts(ctx, j.TenancyID, j.ResourceID)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		_ = w.st.AppendWorkRequestLog(ctx, wr.ID, core.WorkRequestLog{Message: fmt.Sprintf("deleted %d artifact objects", n), Timestamp: now()})
+	}
 	return w.st.InTx(ctx, func(tx store.Tx) error {
 		if ft != nil && ft.WorkRequestID != "" {
 			// A fine-tune job canceled while queued never ran: end its
@@ -225,6 +242,40 @@ func (w *workers) modelDelete(ctx context.Context, j *core.Job) error {
 		}
 		return finishWR(ctx, tx, wr, core.WorkRequestSucceeded, core.ActionDeleted, "model deleted", "", "")
 	})
+}
+
+// deleteArtifacts removes a model's objects from the artifacts bucket of
+// its tenancy's namespace and returns how many there were.
+func (w *workers) deleteArtifacts(ctx context.Context, tenancyID, modelID string) (int, error) {
+	if w.objs == nil {
+		return 0, nil
+	}
+	t, err := w.st.GetTenancy(ctx, tenancyID)
+	if err != nil {
+		return 0, fmt.Errorf("get tenancy %s: %w", tenancyID, err)
+	}
+	n := 0
+	start := ""
+	for {
+		res, err := w.objs.ListObjects(ctx, t.Namespace, ArtifactsBucket, objectstore.ListOptions{Prefix: ArtifactPrefix(modelID), Start: start, Limit: 1000})
+		if errors.Is(err, objectstore.ErrBucketNotFound) {
+			return n, nil
+		}
+		if err != nil {
+			return n, fmt.Errorf("list artifacts of %s: %w", modelID, err)
+		}
+		for _, o := range res.Objects {
+			err := w.objs.DeleteObject(ctx, t.Namespace, ArtifactsBucket, o.Name, "")
+			if err != nil && !errors.Is(err, objectstore.ErrObjectNotFound) {
+				return n, fmt.Errorf("delete artifact %s: %w", o.Name, err)
+			}
+			n++
+		}
+		if res.NextStartWith == "" {
+			return n, nil
+		}
+		start = res.NextStartWith
+	}
 }
 
 func terminalWR(status string) bool {
