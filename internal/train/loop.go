@@ -94,6 +94,12 @@ type FitResult struct {
 // with other settings or data.
 var ErrResumeMismatch = errors.New("checkpoint does not match this run")
 
+// ErrDiscard, as the cause of the run's context cancellation
+// (context.WithCancelCause), stops Fit without the checkpoint it otherwise
+// writes on the way out: for a run whose results are being thrown away,
+// such as a model being deleted, where stopping fast matters more.
+var ErrDiscard = errors.New("training discarded")
+
 // loopState is everything about a run's progress that a checkpoint holds
 // besides tensors.
 type loopState struct {
@@ -191,7 +197,7 @@ func Fit(ctx context.Context, net Net, optim Optimizer, trainEx, valEx []Example
 	// that of a step boundary and not saved yet, so a resume loses nothing.
 	stopped := func(err error, rng []byte) error {
 		err = fmt.Errorf("training stopped after step %d: %w", st.Step, err)
-		if opt.CheckpointDir != "" && rng != nil && savedStep != st.Step {
+		if opt.CheckpointDir != "" && rng != nil && savedStep != st.Step && !errors.Is(context.Cause(ctx), ErrDiscard) {
 			if serr := save(rng); serr != nil {
 				return errors.Join(err, serr)
 			}

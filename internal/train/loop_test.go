@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -245,6 +247,38 @@ func TestFitCancel(t *testing.T) {
 	_, err := Fit(ctx, net, nn.NewAdamW(net.Params()), ex[:80], ex[80:], opt)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+// TestCancelCheckpoints checks the checkpoint written when a run is
+// canceled, and that ErrDiscard as the cause skips it.
+func TestCancelCheckpoints(t *testing.T) {
+	ex := cycleData(100, 7, 3)
+	for _, discard := range []bool{false, true} {
+		net := newBigram(7, 3)
+		ctx, cancel := context.WithCancelCause(context.Background())
+		opt := loopOpts()
+		opt.CheckpointDir = t.TempDir()
+		opt.OnProgress = func(p Progress) {
+			if p.Step == 3 {
+				if discard {
+					cancel(ErrDiscard)
+				} else {
+					cancel(nil)
+				}
+			}
+		}
+		_, err := Fit(ctx, net, nn.NewAdamW(net.Params()), ex[:80], ex[80:], opt)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+		b, err := os.ReadFile(filepath.Join(opt.CheckpointDir, "LATEST"))
+		if discard && err == nil {
+			t.Errorf("discarded run wrote checkpoint %q", b)
+		}
+		if !discard && string(bytes.TrimSpace(b)) != "step-00000003" {
+			t.Errorf("LATEST = %q (%v), want step-00000003", b, err)
+		}
 	}
 }
 
