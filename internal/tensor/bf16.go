@@ -75,103 +75,126 @@ func (cfg Config) SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a [
 			bo = j0 * ldb
 		}
 		as, bs := a[ao:], b[bo:]
-		opA := func(i, p int) float32 {
-			if transA {
-				return as[p*lda+i]
-			}
-			return as[i*lda+p]
-		}
-		opB := func(p, j int) uint16 {
-			if transB {
-				return bs[j*ldb+p]
-			}
-			return bs[p*ldb+j]
-		}
 		pl := gemmPlan{kern: kern, kunit: kunit}
 		if kunit == 1 {
-			pl.packA = func(dst []float32, i0, p0, mc, kc int) { packAWidened(dst, opA, i0, p0, mc, kc, kern.mr) }
-			pl.packB = func(dst []float32, p0, j0, kc, nc int) { packBWidened(dst, opB, p0, j0, kc, nc, kern.nr) }
+			pl.packA = func(dst []float32, i0, p0, mc, kc int) {
+				packA(kern.fastPack, dst, transA, as, lda, i0, p0, mc, kc, kern.mr)
+				panels := (mc + kern.mr - 1) / kern.mr
+				for i, v := range dst[:panels*kern.mr*kc] {
+					dst[i] = roundBF16(v)
+				}
+			}
+			pl.packB = func(dst []float32, p0, j0, kc, nc int) { packBWidened(dst, transB, bs, ldb, p0, j0, kc, nc, kern.nr) }
 		} else {
-			pl.packA = func(dst []float32, i0, p0, mc, kc int) { packAPairs(dst, opA, i0, p0, mc, kc, kern.mr) }
-			pl.packB = func(dst []float32, p0, j0, kc, nc int) { packBPairs(dst, opB, p0, j0, kc, nc, kern.nr) }
+			pl.packA = func(dst []float32, i0, p0, mc, kc int) { packAPairs(dst, transA, as, lda, i0, p0, mc, kc, kern.mr) }
+			pl.packB = func(dst []float32, p0, j0, kc, nc int) { packBPairs(dst, transB, bs, ldb, p0, j0, kc, nc, kern.nr) }
 		}
 		gemmSerial(pl, i1-i0, j1-j0, k, alpha, beta, c[i0*ldc+j0:], ldc)
 	})
 }
 
-// packAWidened is packA for the fp32 kernels on bf16-rounded values of
-// op(A): dst[q·mr·kc + p·mr + r] = bf16(op(A)[i0+q·mr+r][p0+p]).
-func packAWidened(dst []float32, opA func(i, p int) float32, i0, p0, mc, kc, mr int) {
-	for q := 0; q < mc; q += mr {
-		panel := dst[q*kc : (q+mr)*kc]
-		for p := 0; p < kc; p++ {
-			for r := 0; r < mr; r++ {
-				var v float32
-				if q+r < mc {
-					v = roundBF16(opA(i0+q+r, p0+p))
-				}
-				panel[p*mr+r] = v
-			}
-		}
-	}
-}
-
-// packBWidened is packB for the fp32 kernels on a bf16 op(B).
-func packBWidened(dst []float32, opB func(p, j int) uint16, p0, j0, kc, nc, nr int) {
+// packBWidened is packB for the fp32 kernels on a bf16 op(B): panel q
+// holds kc steps of nr floats, dst[q·nr·kc + p·nr + j] = op(B)[p0+p][j0+q·nr+j]
+// widened, zero past column nc.
+func packBWidened(dst []float32, transB bool, b []uint16, ldb, p0, j0, kc, nc, nr int) {
 	for q := 0; q < nc; q += nr {
+		cols := min(nr, nc-q)
 		panel := dst[q*kc : (q+nr)*kc]
-		for p := 0; p < kc; p++ {
-			for j := 0; j < nr; j++ {
-				var v float32
-				if q+j < nc {
-					v = FromBF16(opB(p0+p, j0+q+j))
+		clear(panel)
+		if transB {
+			for j := 0; j < cols; j++ {
+				src := b[(j0+q+j)*ldb+p0 : (j0+q+j)*ldb+p0+kc]
+				for p, h := range src {
+					panel[p*nr+j] = FromBF16(h)
 				}
-				panel[p*nr+j] = v
 			}
+			continue
+		}
+		for p := 0; p < kc; p++ {
+			src := b[(p0+p)*ldb+j0+q : (p0+p)*ldb+j0+q+cols]
+			FromBF16Slice(panel[p*nr:p*nr+cols], src)
 		}
 	}
 }
 
-// packAPairs packs the mc×kc block of op(A) for the VDPBF16PS kernel:
-// panel q holds ceil(kc/2) steps of mr 32-bit words, word r of step s
-// holding bf16(op(A)[row][p0+2s]) in its low half and the next k value
-// (0 past kc) in its high half. The words travel in a []float32.
-func packAPairs(dst []float32, opA func(i, p int) float32, i0, p0, mc, kc, mr int) {
+// pairWord packs two bf16 values, lo for the even k and hi for the odd
+// one, into the 32-bit word VDPBF16PS reads, carried in a float32.
+func pairWord(lo, hi uint16) float32 { return math.Float32frombits(uint32(hi)<<16 | uint32(lo)) }
+
+// packAPairs packs the mc×kc block of op(A) at (i0, p0) for the VDPBF16PS
+// kernel: panel q holds ceil(kc/2) steps of mr words, word r of step s
+// pairing bf16(op(A)[i0+q·mr+r][p0+2s]) and the next k value (0 past kc
+// or past row mc).
+func packAPairs(dst []float32, transA bool, a []float32, lda, i0, p0, mc, kc, mr int) {
 	steps := (kc + 1) / 2
 	for q := 0; q < mc; q += mr {
+		rows := min(mr, mc-q)
 		panel := dst[q*steps : (q+mr)*steps]
-		for s := 0; s < steps; s++ {
-			for r := 0; r < mr; r++ {
-				var lo, hi uint16
-				if q+r < mc {
-					lo = ToBF16(opA(i0+q+r, p0+2*s))
-					if 2*s+1 < kc {
-						hi = ToBF16(opA(i0+q+r, p0+2*s+1))
+		clear(panel)
+		if transA {
+			// op(A)[i][p] = a[p·lda+i]: rows p and p+1 of A are contiguous in i.
+			for s := 0; s < steps; s++ {
+				lo := a[(p0+2*s)*lda+i0+q : (p0+2*s)*lda+i0+q+rows]
+				step := panel[s*mr : s*mr+rows]
+				if 2*s+1 < kc {
+					hi := a[(p0+2*s+1)*lda+i0+q : (p0+2*s+1)*lda+i0+q+rows]
+					for r := range step {
+						step[r] = pairWord(ToBF16(lo[r]), ToBF16(hi[r]))
+					}
+				} else {
+					for r := range step {
+						step[r] = pairWord(ToBF16(lo[r]), 0)
 					}
 				}
-				panel[s*mr+r] = math.Float32frombits(uint32(hi)<<16 | uint32(lo))
+			}
+			continue
+		}
+		for r := 0; r < rows; r++ {
+			src := a[(i0+q+r)*lda+p0 : (i0+q+r)*lda+p0+kc]
+			for s := 0; 2*s+1 < kc; s++ {
+				panel[s*mr+r] = pairWord(ToBF16(src[2*s]), ToBF16(src[2*s+1]))
+			}
+			if kc%2 == 1 {
+				panel[(steps-1)*mr+r] = pairWord(ToBF16(src[kc-1]), 0)
 			}
 		}
 	}
 }
 
-// packBPairs packs the kc×nc block of op(B) for the VDPBF16PS kernel:
-// panel q holds ceil(kc/2) steps of nr words, word j of step s holding
-// op(B)[p0+2s][col] low and op(B)[p0+2s+1][col] high (0 past kc or nc).
-func packBPairs(dst []float32, opB func(p, j int) uint16, p0, j0, kc, nc, nr int) {
+// packBPairs packs the kc×nc block of op(B) at (p0, j0) for the VDPBF16PS
+// kernel: panel q holds ceil(kc/2) steps of nr words, word j of step s
+// pairing op(B)[p0+2s][j0+q·nr+j] and op(B)[p0+2s+1][…] (0 past kc or nc).
+func packBPairs(dst []float32, transB bool, b []uint16, ldb, p0, j0, kc, nc, nr int) {
 	steps := (kc + 1) / 2
 	for q := 0; q < nc; q += nr {
+		cols := min(nr, nc-q)
 		panel := dst[q*steps : (q+nr)*steps]
-		for s := 0; s < steps; s++ {
-			for j := 0; j < nr; j++ {
-				var lo, hi uint16
-				if q+j < nc {
-					lo = opB(p0+2*s, j0+q+j)
-					if 2*s+1 < kc {
-						hi = opB(p0+2*s+1, j0+q+j)
-					}
+		clear(panel)
+		if transB {
+			// op(B)[p][j] = b[j·ldb+p]: each pair is adjacent in memory.
+			for j := 0; j < cols; j++ {
+				src := b[(j0+q+j)*ldb+p0 : (j0+q+j)*ldb+p0+kc]
+				for s := 0; 2*s+1 < kc; s++ {
+					panel[s*nr+j] = pairWord(src[2*s], src[2*s+1])
 				}
-				panel[s*nr+j] = math.Float32frombits(uint32(hi)<<16 | uint32(lo))
+				if kc%2 == 1 {
+					panel[(steps-1)*nr+j] = pairWord(src[kc-1], 0)
+				}
+			}
+			continue
+		}
+		for s := 0; s < steps; s++ {
+			lo := b[(p0+2*s)*ldb+j0+q : (p0+2*s)*ldb+j0+q+cols]
+			step := panel[s*nr : s*nr+cols]
+			if 2*s+1 < kc {
+				hi := b[(p0+2*s+1)*ldb+j0+q : (p0+2*s+1)*ldb+j0+q+cols]
+				for j := range step {
+					step[j] = pairWord(lo[j], hi[j])
+				}
+			} else {
+				for j := range step {
+					step[j] = pairWord(lo[j], 0)
+				}
 			}
 		}
 	}

@@ -60,3 +60,33 @@ func benchGemm(b *testing.B, cfg Config, transA, transB bool, m, n, k int) {
 	}
 	b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
+
+func BenchmarkSgemmBF16(b *testing.B) {
+	for _, s := range benchShapes {
+		if s.name != "sq1024" && s.name != "q_fwd" && s.name != "up_fwd" && s.name != "down_fwd" {
+			continue
+		}
+		for _, k := range AvailableKernels() {
+			if k == KernelGeneric {
+				continue
+			}
+			b.Run(fmt.Sprintf("%s/%v", s.name, k), func(b *testing.B) {
+				r := rand.New(rand.NewPCG(1, 2))
+				m, n, kk := s.m, s.n, s.k
+				a := randSlice(r, m*kk)
+				bw := make([]uint16, kk*n)
+				ToBF16Slice(bw, randSlice(r, kk*n))
+				c := make([]float32, m*n)
+				ldb := n
+				if s.transB {
+					ldb = kk
+				}
+				cfg := Config{Kernel: k}
+				for b.Loop() {
+					cfg.SgemmBF16(false, s.transB, m, n, kk, 1, a, kk, bw, ldb, 0, c, n)
+				}
+				b.ReportMetric(2*float64(m)*float64(n)*float64(kk)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}

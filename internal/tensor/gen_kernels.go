@@ -33,7 +33,7 @@ func main() {
 	kernel(&b, tile{name: "sgemmKernelAVX2", reg: "Y", mr: 6, nv: 2, lanes: 8,
 		note: "AVX2+FMA: a 6×16 tile in Y0..Y11, B rows in Y12/Y13, A broadcasts in Y14/Y15."})
 	kernel(&b, tile{name: "sbgemmKernelAVX512BF16", reg: "Z", mr: 14, nv: 2, lanes: 16, bf16: true,
-		note: "AVX-512 BF16: a 14×32 tile in Z0..Z27; each step consumes two k values packed as bf16 pairs."})
+		note: "AVX-512 BF16: a 14×32 tile in Z0..Z27; each step consumes two k values packed as bf16 pairs.\n// VDPBF16PS is BYTE-encoded (the Go assembler has no mnemonic); the encodings were checked against GNU as and objdump."})
 	fmaLoop(&b, "fmaLoopAVX512", "Z", 16)
 	fmaLoop(&b, "fmaLoopAVX2", "Y", 8)
 	if err := os.WriteFile("kernels_amd64.s", b.Bytes(), 0o644); err != nil {
@@ -41,30 +41,17 @@ func main() {
 	}
 }
 
-// vdpbf16ps returns the BYTE directives encoding VDPBF16PS zdst, zsrc1, zmm/m32bcst
-// for the forms the kernel needs: dst += src1 · broadcast(mem32 at [base+disp8]).
-// Encoding (Intel SDM): EVEX.512.F3.0F38.W0 52 /r, with EVEX.b=1 for {1to16}.
-func vdpbf16psBcst(dst, src1 int, base string, disp int) string {
-	// Only SI-based addressing with a disp8 (scaled by 4 under EVEX compression) is needed.
-	if base != "SI" {
-		log.Fatalf("vdpbf16ps: base %s unsupported", base)
-	}
-	if disp%4 != 0 || disp/4 > 127 {
-		log.Fatalf("vdpbf16ps: displacement %d not encodable as disp8*4", disp)
-	}
-	// EVEX prefix: 62 P0 P1 P2.
-	// P0: R X B R' 0 0 m m  (R,X,B,R' inverted); map 0F38 → mm=10.
-	r := (dst >> 3) & 1
-	rr := (dst >> 4) & 1
-	p0 := (^r&1)<<7 | 1<<6 | 1<<5 | (^rr&1)<<4 | 0b10 // X̄=1, B̄=1 (SI is not an extended register)
-	// P1: W vvvv 1 pp ; W0, vvvv = ~src1[3:0], pp=F3 → 10.
-	p1 := 0<<7 | ((^src1)&0xf)<<3 | 1<<2 | 0b10
-	// P2: z L'L b V' aaa ; L'L=10 (512), b=1 (broadcast), V' = ~src1[4].
-	p2 := 0<<7 | 0b10<<5 | 1<<4 | ((^(src1 >> 4))&1)<<3 | 0
-	// ModRM: mod=01 (disp8), reg=dst[2:0], rm=110 (SI).
-	modrm := 0b01<<6 | (dst&7)<<3 | 0b110
-	return fmt.Sprintf("BYTE $0x62; BYTE $0x%02x; BYTE $0x%02x; BYTE $0x%02x; BYTE $0x52; BYTE $0x%02x; BYTE $0x%02x // VDPBF16PS.BCST %d(SI), Z%d, Z%d",
-		p0, p1, p2, modrm, disp/4, disp, src1, dst)
+// vdpbf16psReg returns the BYTE directives encoding VDPBF16PS zdst, zsrc1, zsrc2
+// (all registers): EVEX.512.F3.0F38.W0 52 /r with ModRM.mod = 11.
+func vdpbf16psReg(dst, src1, src2 int) string {
+	r, rr := (dst>>3)&1, (dst>>4)&1
+	b, x := (src2>>3)&1, (src2>>4)&1 // EVEX.B and EVEX.X extend ModRM.rm for vector registers
+	p0 := (^r&1)<<7 | (^x&1)<<6 | (^b&1)<<5 | (^rr&1)<<4 | 0b10
+	p1 := ((^src1)&0xf)<<3 | 1<<2 | 0b10
+	p2 := 0b10<<5 | ((^(src1 >> 4))&1)<<3
+	modrm := 0b11<<6 | (dst&7)<<3 | (src2 & 7)
+	return fmt.Sprintf("BYTE $0x62; BYTE $0x%02x; BYTE $0x%02x; BYTE $0x%02x; BYTE $0x52; BYTE $0x%02x // VDPBF16PS Z%d, Z%d, Z%d",
+		p0, p1, p2, modrm, src2, src1, dst)
 }
 
 // kernel writes
@@ -117,8 +104,11 @@ func kernel(b *bytes.Buffer, t tile) {
 		}
 		for r := 0; r < t.mr; r++ {
 			if t.bf16 {
+				// Broadcast the row's k pair, then one VDPBF16PS per vector.
+				br := bc + r%2
+				p("\tVPBROADCASTD %d(SI), Z%d", u*t.mr*4+r*4, br)
 				for v := 0; v < t.nv; v++ {
-					p("\t%s", vdpbf16psBcst(r*t.nv+v, bvec+v, "SI", u*t.mr*4+r*4))
+					p("\t%s", vdpbf16psReg(r*t.nv+v, bvec+v, br))
 				}
 				continue
 			}
