@@ -106,7 +106,7 @@ func (s *Server) createCluster(w http.ResponseWriter, r *http.Request) error {
 		DefinedTags:      b.DefinedTags,
 	}
 	if c.DisplayName == "" {
-		c.DisplayName = "dedicatedaicluster" + now.Format("20060102150405")
+		c.DisplayName = "dedicatedaicluster" + now.Format("20060102150405") + "-" + c.ID[len(c.ID)-6:]
 	}
 	wr := newWorkRequest(tenancy, c.CompartmentID, core.OpCreateCluster, core.EntityTypeCluster, core.ActionInProgress, c.ID, clusterURI(c.ID), now)
 	err = s.Store.InTx(ctx, func(tx store.Tx) error {

@@ -45,6 +45,11 @@ func (s *Server) createModel(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := s.now()
 	m.ID = NewOCID(OCIDModel)
+	if m.DisplayName == "" {
+		// OCI names an unnamed resource after its type and creation time;
+		// the OCID's tail keeps names unique within one second.
+		m.DisplayName = "generativeaimodel" + now.Format("20060102150405") + "-" + m.ID[len(m.ID)-6:]
+	}
 	m.TenancyID = tenancy
 	m.TimeCreated, m.TimeUpdated = now, now
 	m.LifecycleState = core.ModelCreating
@@ -210,9 +215,6 @@ func (s *Server) validateCreateModel(ctx context.Context, tenancy string, b *cre
 	if m.Version == "" {
 		m.Version = "1"
 	}
-	if m.DisplayName == "" {
-		m.DisplayName = "custom-" + m.Version + "-" + base.DisplayName
-	}
 	return m, nil
 }
 
@@ -295,7 +297,9 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) error {
 		if !hasAll(m.Capabilities, caps) {
 			continue
 		}
-		out.Items = append(out.Items, toModelJSON(m, compartment))
+		j := toModelJSON(m, compartment)
+		j.Description, j.TimeUpdated = nil, nil // not in ModelSummary
+		out.Items = append(out.Items, j)
 	}
 	writeNextPage(w, page.Next)
 	WriteJSON(w, http.StatusOK, out)

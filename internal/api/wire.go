@@ -248,7 +248,6 @@ type workRequestJSON struct {
 	TimeAccepted    *apiTime                  `json:"timeAccepted"`
 	TimeStarted     *apiTime                  `json:"timeStarted,omitempty"`
 	TimeFinished    *apiTime                  `json:"timeFinished,omitempty"`
-	TimeUpdated     *apiTime                  `json:"timeUpdated,omitempty"`
 }
 
 type workRequestResourceJSON struct {
@@ -269,7 +268,6 @@ func toWorkRequestJSON(w *core.WorkRequest) workRequestJSON {
 		TimeAccepted:    timeVal(w.TimeAccepted),
 		TimeStarted:     timePtr(w.TimeStarted),
 		TimeFinished:    timePtr(w.TimeFinished),
-		TimeUpdated:     timeVal(w.TimeUpdated),
 	}
 	for _, r := range w.Resources {
 		j.Resources = append(j.Resources, workRequestResourceJSON{EntityType: r.EntityType, ActionType: r.ActionType, Identifier: r.Identifier, EntityURI: r.EntityURI})
