@@ -75,13 +75,6 @@ func parallelFor(n, threads int, f func(item, worker int)) {
 	wg.Wait()
 }
 
-func expF[F Float](x F) F {
-	if _, ok := any(x).(float32); ok {
-		return F(exp32(float32(x)))
-	}
-	return F(math.Exp(float64(x)))
-}
-
 // AttentionForward computes causal softmax attention, out = softmax(q·kᵀ/√D)·v
 // per sequence and head, tile by tile: query rows in blocks of attnBlock,
 // each against keys 0..(block end) only (blocks above the diagonal are
@@ -116,18 +109,13 @@ func AttentionForward[F Float](out, lse, q, k, v []F, s AttentionShape, scratch 
 					for _, x := range p[1 : t+1] {
 						m = max(m, x)
 					}
-					var sum F
-					for j := 0; j <= t; j++ {
-						e := expF(p[j] - m)
-						p[j] = e
-						sum += e
-					}
-					inv := 1 / sum
+					sum := expSub(p[:t+1], m)
+					inv := F(1 / sum)
 					for j := 0; j <= t; j++ {
 						p[j] *= inv
 					}
 					clear(p[t+1:])
-					lse[(b*H+h)*T+t] = m + F(math.Log(float64(sum)))
+					lse[(b*H+h)*T+t] = m + F(math.Log(sum))
 				}
 				gemm1(false, false, rows, D, i1, 1, P, i1, v[ko:], KVD, 0, out[qo:], HD)
 			}
@@ -175,10 +163,9 @@ func AttentionBackward[F Float](dq, dk, dv, dout, q, k, v, out, lse []F, s Atten
 					for j := range o {
 						dsum += o[j] * do[j]
 					}
+					expSub(p[:t+1], l)
 					for j := 0; j <= t; j++ {
-						pj := expF(p[j] - l)
-						p[j] = pj
-						dp[j] = pj * (dp[j] - dsum)
+						dp[j] = p[j] * (dp[j] - dsum)
 					}
 					clear(p[t+1:])
 					clear(dp[t+1:])

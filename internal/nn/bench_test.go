@@ -38,6 +38,7 @@ func benchStep(b *testing.B, preset string, method Method, B, T int) {
 	sec := b.Elapsed().Seconds() / float64(b.N)
 	b.ReportMetric(float64(B*T)/sec, "tokens/s")
 	b.ReportMetric(n.StepFLOPs(batch)/sec/1e9, "GFLOP/s")
+	b.ReportMetric(float64(peakRSS())/(1<<20), "peakRSS-MiB")
 }
 
 func BenchmarkTrainStepTiny(b *testing.B) {

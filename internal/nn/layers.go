@@ -3,6 +3,7 @@ package nn
 import (
 	"math"
 	"runtime"
+	"unsafe"
 
 	"github.com/gantryml/gantry/internal/tensor"
 )
@@ -239,9 +240,9 @@ func DropoutMask(mask []uint64, n int, p float64, key uint64) {
 				z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 				z ^= z >> 31
 				for lane := 0; lane < 4; lane++ {
-					if (z>>(16*lane))&0xffff >= thresh {
-						bits |= 1 << (q*4 + lane)
-					}
+					// Branch-free: 1 when the lane is ≥ thresh (lane − thresh does not borrow).
+					keep := ((z>>(16*lane))&0xffff-thresh)>>63 ^ 1
+					bits |= keep << (q*4 + lane)
 				}
 			}
 			if rem := n - w*64; rem < 64 {
@@ -255,26 +256,20 @@ func DropoutMask(mask []uint64, n int, p float64, key uint64) {
 // DropoutForward computes out = x·mask/(1−p) with the keep-bits of
 // DropoutMask. x, out [n] (may alias).
 func DropoutForward[F Float](out, x []F, mask []uint64, p float64) {
-	s := F(1 / (1 - p))
+	tbl := [2]F{0, F(1 / (1 - p))}
 	parallelChunks(len(x), 1<<14, func(i0, i1 int) {
 		for i := i0; i < i1; i++ {
-			if mask[i>>6]&(1<<(i&63)) != 0 {
-				out[i] = x[i] * s
-			} else {
-				out[i] = 0
-			}
+			out[i] = x[i] * tbl[(mask[i>>6]>>(i&63))&1]
 		}
 	})
 }
 
 // DropoutBackward accumulates dx += dout·mask/(1−p) with the forward's mask.
 func DropoutBackward[F Float](dx, dout []F, mask []uint64, p float64) {
-	s := F(1 / (1 - p))
+	tbl := [2]F{0, F(1 / (1 - p))}
 	parallelChunks(len(dout), 1<<14, func(i0, i1 int) {
 		for i := i0; i < i1; i++ {
-			if mask[i>>6]&(1<<(i&63)) != 0 {
-				dx[i] += dout[i] * s
-			}
+			dx[i] += dout[i] * tbl[(mask[i>>6]>>(i&63))&1]
 		}
 	})
 }
@@ -353,25 +348,13 @@ func RoPEBackward[F Float](dx, cos, sin []F, N, T, heads, D int) {
 	parallelChunks(N, rowChunk(heads*D), func(i0, i1 int) { ropeRows(dx, cos, sin, i0, i1, T, heads, D, true) })
 }
 
-// sigmoid is 1/(1+e^−x) in the element type's precision.
-func sigmoid[F Float](x F) F {
-	if _, ok := any(x).(float32); ok {
-		return F(1 / (1 + exp32(-float32(x))))
-	}
-	return F(1 / (1 + math.Exp(-float64(x))))
-}
-
-// SwiGLUForward computes out = silu(g)·u with silu(g) = g·σ(g), and saves
-// σ(g) in sig when sig is not nil. g, u, out, sig [n].
+// SwiGLUForward computes out = silu(g)·u with silu(g) = g·σ(g), leaving
+// σ(g) in sig for the backward. g, u, out, sig [n] (sig is required).
 func SwiGLUForward[F Float](out, sig, g, u []F) {
 	parallelChunks(len(g), 1<<14, func(i0, i1 int) {
+		sigmoidSlice(sig[i0:i1], g[i0:i1])
 		for i := i0; i < i1; i++ {
-			gv := g[i]
-			s := sigmoid(gv)
-			if sig != nil {
-				sig[i] = s
-			}
-			out[i] = gv * s * u[i]
+			out[i] = g[i] * sig[i] * u[i]
 		}
 	})
 }
@@ -400,8 +383,8 @@ func ResidualForward[F Float](out, a, b []F) {
 }
 
 // exp32 is e^x in float32 by range reduction to 2^k·e^r, |r| ≤ ln2/2, and a
-// degree-6 polynomial for e^r: relative error about 2e-7, a few times
-// faster than math.Exp through float64.
+// degree-6 polynomial for e^r evaluated in Estrin's scheme (short
+// dependency chains): relative error about 2e-7.
 func exp32(x float32) float32 {
 	if x < -80 || x > 88 {
 		if x < -87.3 {
@@ -409,15 +392,80 @@ func exp32(x float32) float32 {
 		}
 		return float32(math.Exp(float64(x)))
 	}
+	return exp32Core(x)
+}
+
+// exp32Core is exp32 for x in [−80, 88].
+func exp32Core(x float32) float32 {
 	const log2e = 1.44269504088896341
 	// floor(x·log2e + 0.5) by truncation of a positive number (x·log2e > −116).
 	k := int32(x*log2e+128.5) - 128
 	kf := float32(k)
 	// Cody–Waite split of ln2 so r keeps its precision.
-	r := x - kf*0.693359375
-	r -= kf * -2.12194440e-4
-	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720))))))
+	r := x - kf*0.693359375 - kf*-2.12194440e-4
+	r2 := r * r
+	p := (1 + r) + r2*((0.5+r*(1.0/6))+r2*((1.0/24+r*(1.0/120))+r2*(1.0/720)))
 	return math.Float32frombits(math.Float32bits(p) + uint32(k)<<23)
+}
+
+// is32 reports whether F is float32 (the training path).
+func is32[F Float]() bool {
+	var z F
+	_, ok := any(z).(float32)
+	return ok
+}
+
+// as32 reinterprets x as []float32; only valid when is32[F]().
+func as32[F Float](x []F) []float32 {
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(x))), len(x))
+}
+
+// expSub sets x[i] = e^(x[i] − m) and returns Σ x[i] summed in float64 in
+// index order.
+func expSub[F Float](x []F, m F) float64 {
+	var s float64
+	if is32[F]() {
+		x32, m32 := as32(x), float32(m)
+		for i, v := range x32 {
+			y := v - m32
+			var e float32
+			if y >= -80 && y <= 88 {
+				e = exp32Core(y)
+			} else {
+				e = exp32(y)
+			}
+			x32[i] = e
+			s += float64(e)
+		}
+		return s
+	}
+	for i, v := range x {
+		e := math.Exp(float64(v - m))
+		x[i] = F(e)
+		s += e
+	}
+	return s
+}
+
+// sigmoidSlice sets sig[i] = 1/(1 + e^−g[i]).
+func sigmoidSlice[F Float](sig, g []F) {
+	if is32[F]() {
+		s32, g32 := as32(sig), as32(g)
+		for i, v := range g32 {
+			y := -v
+			var e float32
+			if y >= -80 && y <= 88 {
+				e = exp32Core(y)
+			} else {
+				e = exp32(y)
+			}
+			s32[i] = 1 / (1 + e)
+		}
+		return
+	}
+	for i, v := range g {
+		sig[i] = F(1 / (1 + math.Exp(-float64(v))))
+	}
 }
 
 // parallelChunks splits [0, n) into chunks of the given size and runs f on

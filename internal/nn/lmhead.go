@@ -46,8 +46,8 @@ func LMHeadCrossEntropy[F Float](dx, x, w []F, targets []int32, M, C, V int, sca
 }
 
 // softmaxCrossEntropyRow returns −log softmax(l)[tgt] and whether tgt is
-// l's first arg-max; when grad, it overwrites l with
-// scale·(softmax(l) − onehot(tgt)).
+// l's first arg-max; it overwrites l: with
+// scale·(softmax(l) − onehot(tgt)) when grad, else with e^(l − max).
 func softmaxCrossEntropyRow[F Float](l []F, tgt int, grad bool, scale F) (float64, bool) {
 	m, arg := l[0], 0
 	for j, v := range l {
@@ -56,22 +56,13 @@ func softmaxCrossEntropyRow[F Float](l []F, tgt int, grad bool, scale F) (float6
 		}
 	}
 	lt := l[tgt]
-	var sum float64
+	sum := expSub(l, m)
 	if grad {
-		for j, v := range l {
-			e := expF(v - m)
-			l[j] = e
-			sum += float64(e)
-		}
 		inv := scale / F(sum)
 		for j := range l {
 			l[j] *= inv
 		}
 		l[tgt] -= scale
-	} else {
-		for _, v := range l {
-			sum += float64(expF(v - m))
-		}
 	}
 	return float64(m) + math.Log(sum) - float64(lt), arg == tgt
 }

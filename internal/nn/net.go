@@ -497,7 +497,7 @@ func (n *NetOf[F]) ensure(B, T int) {
 	}
 	n.attnScratch = make([]F, AttentionScratch(n.attnShape(nil)))
 	n.xc, n.dxc = make([]F, N*C), make([]F, N*C)
-	n.logits = make([]F, min(N, LMHeadRows(n.V, 1<<22))*n.V)
+	n.logits = make([]F, min(N, LMHeadRows(n.V, 1<<24))*n.V)
 	n.tg, n.rowIdx = make([]int32, N), make([]int, N)
 }
 
@@ -608,7 +608,7 @@ func (n *NetOf[F]) layerForward(l int, a *acts[F], hOut []F, lengths []int, trai
 	RMSNormForward(xn, a.rstd2, a.h2, bl.postNorm, N, C, n.eps)
 	n.linearForward(l, linGate, a.g, xn, a, train)
 	n.linearForward(l, linUp, a.u, xn, a, train)
-	SwiGLUForward(n.act[:N*I], nil, a.g, a.u)
+	SwiGLUForward(n.act[:N*I], n.dg, a.g, a.u)
 	n.linearForward(l, linDown, n.o, n.act[:N*I], a, train)
 	ResidualForward(hOut, a.h2, n.o)
 }
