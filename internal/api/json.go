@@ -51,8 +51,11 @@ func DecodeJSON(body []byte, v any) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) && ute.Field != "" {
-			return &Error{http.StatusBadRequest, CodeInvalidParameter, fmt.Sprintf("%s: expected %s, got JSON %s", ute.Field, ute.Type, ute.Value)}
+		if errors.As(err, &ute) {
+			if ute.Field == "" {
+				return &Error{http.StatusBadRequest, CodeInvalidParameter, fmt.Sprintf("expected a JSON object, got JSON %s", ute.Value)}
+			}
+			return &Error{http.StatusBadRequest, CodeInvalidParameter, fmt.Sprintf("%s: expected %s, got JSON %s", ute.Field, jsonKind(ute.Type.Kind().String()), ute.Value)}
 		}
 		if strings.HasPrefix(err.Error(), "json: unknown field ") {
 			return &Error{http.StatusBadRequest, CodeInvalidParameter, "request body: " + strings.TrimPrefix(err.Error(), "json: ") + " is not accepted by this operation"}
@@ -63,4 +66,25 @@ func DecodeJSON(body []byte, v any) error {
 		return &Error{http.StatusBadRequest, CodeCannotParseRequest, "request body: trailing data after the JSON value"}
 	}
 	return nil
+}
+
+// jsonKind names a Go kind as a JSON type, for messages.
+func jsonKind(kind string) string {
+	switch kind {
+	case "int", "int64", "int32":
+		return "an integer"
+	case "float64", "float32":
+		return "a number"
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "map", "struct":
+		return "an object"
+	case "slice":
+		return "an array"
+	case "ptr":
+		return "a value"
+	}
+	return kind
 }

@@ -3,6 +3,8 @@ package api_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -48,6 +50,12 @@ func (g *gateTrainer) Train(ctx context.Context, job server.TrainJob, p server.P
 	g.attempt[job.Model.ID] = job.Attempt
 	objs, ns := g.objs, g.ns
 	g.mu.Unlock()
+	if st, err := os.Stat(job.WorkDir); err != nil || !st.IsDir() || job.Objects == nil || job.Namespace == "" {
+		return server.Artifacts{}, fmt.Errorf("train job without a work directory (%v), object store or namespace", err)
+	}
+	if ns != "" && job.Namespace != ns {
+		return server.Artifacts{}, fmt.Errorf("train job namespace %s, want %s", job.Namespace, ns)
+	}
 	if objs != nil {
 		if _, err := objs.EnsureBucket(ctx, ns, server.ArtifactsBucket, job.Model.TenancyID); err != nil {
 			return server.Artifacts{}, err

@@ -183,7 +183,7 @@ func (s *Server) init(ctx context.Context) error {
 		return err
 	}
 	s.Catalog = cat
-	s.workers = &workers{st: s.Store, objs: s.Objects, catalog: cat, trainer: s.cfg.Trainer, log: s.log}
+	s.workers = &workers{st: s.Store, objs: s.Objects, catalog: cat, trainer: s.cfg.Trainer, log: s.log, jobsDir: filepath.Join(s.cfg.DataDir, "jobs")}
 	return nil
 }
 

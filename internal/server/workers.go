@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/gantryml/gantry/internal/api"
@@ -23,6 +25,15 @@ type TrainJob struct {
 	// BaseModel is the catalog entry of the model's base model, with the
 	// Hugging Face directory to load.
 	BaseModel *BaseModel
+	// Objects is the object store: the dataset is the object named by
+	// Model.FineTuneDetails.Dataset, and artifacts go to ArtifactsBucket
+	// in Namespace under ArtifactPrefix(Model.ID).
+	Objects *objectstore.Store
+	// Namespace is the object storage namespace of the model's tenancy.
+	Namespace string
+	// WorkDir is a directory kept across restarts for this model's
+	// checkpoints (DATA/jobs/<model OCID>); DeleteModel removes it.
+	WorkDir string
 	// Attempt counts the job's claims that did not end in a graceful
 	// release, from 1: a shutdown does not count, a crash does. Either
 	// way the trainer resumes from its own checkpoints when it has them.
@@ -71,6 +82,8 @@ type workers struct {
 	objs    *objectstore.Store
 	catalog *Catalog
 	trainer Trainer
+	// jobsDir holds each fine-tune's WorkDir.
+	jobsDir string
 	log     *slog.Logger
 	// pollEvery is how often model-delete checks whether the fine-tune job stopped.
 	pollEvery time.Duration
@@ -213,6 +226,11 @@ func (w *workers) modelDelete(ctx context.Context, j *core.Job) error {
 	if err != nil {
 		return err
 	}
+	if w.jobsDir != "" {
+		if err := os.RemoveAll(filepath.Join(w.jobsDir, j.ResourceID)); err != nil {
+			return fmt.Errorf("remove work directory: %w", err)
+		}
+	}
 	if n > 0 {
 		_ = w.st.AppendWorkRequestLog(ctx, wr.ID, core.WorkRequestLog{Message: fmt.Sprintf("deleted %d artifact objects", n), Timestamp: now()})
 	}
@@ -316,7 +334,19 @@ func (w *workers) fineTune(ctx context.Context, j *core.Job) error {
 		if uerr := w.st.UpdateModel(ctx, m, ""); uerr != nil {
 			return fmt.Errorf("update model %s: %w", m.ID, uerr)
 		}
-		art, err = w.trainer.Train(ctx, TrainJob{Model: m, BaseModel: base, Attempt: j.Attempt}, &wrProgress{st: w.st, wrID: wr.ID, log: w.log})
+		job := TrainJob{Model: m, BaseModel: base, Objects: w.objs, Attempt: j.Attempt}
+		t, terr := w.st.GetTenancy(ctx, m.TenancyID)
+		if terr != nil {
+			return fmt.Errorf("get tenancy %s: %w", m.TenancyID, terr)
+		}
+		job.Namespace = t.Namespace
+		if w.jobsDir != "" {
+			job.WorkDir = filepath.Join(w.jobsDir, m.ID)
+			if merr := os.MkdirAll(job.WorkDir, 0o755); merr != nil {
+				return fmt.Errorf("create work directory: %w", merr)
+			}
+		}
+		art, err = w.trainer.Train(ctx, job, &wrProgress{st: w.st, wrID: wr.ID, log: w.log})
 	}
 	if ctx.Err() != nil {
 		// Shutdown or cancellation: a canceled job is finished by its
