@@ -437,8 +437,18 @@ func (n *NetOf[F]) checkBatch(b *Batch) error {
 	return nil
 }
 
-// ensure sizes the activation buffers for (B, T); they are reused until
-// the shape changes.
+// fit returns b resliced to n elements, reallocating only when its
+// capacity is short. Contents are not preserved.
+func fit[T any](b []T, n int) []T {
+	if cap(b) >= n {
+		return b[:n]
+	}
+	return make([]T, n)
+}
+
+// ensure sizes the activation buffers for (B, T). Buffers only grow: a
+// shape no larger than one seen before reuses the memory, so batches of
+// varying length do not reallocate.
 func (n *NetOf[F]) ensure(B, T int) {
 	if n.bB == B && n.bT == T {
 		return
@@ -447,58 +457,51 @@ func (n *NetOf[F]) ensure(B, T int) {
 	N := B * T
 	C, I, HD, KVD := n.C, n.I, n.H*n.D, n.KV*n.D
 	h := n.D / 2
-	n.cos, n.sin = make([]F, T*h), make([]F, T*h)
-	RoPETable(n.cos, n.sin, n.invFreq, T)
-	newActs := func() acts[F] {
-		a := acts[F]{
-			hIn: make([]F, N*C), rstd1: make([]F, N), q: make([]F, N*HD), k: make([]F, N*KVD), v: make([]F, N*KVD),
-			att: make([]F, N*HD), lse: make([]F, B*n.H*T), h2: make([]F, N*C), rstd2: make([]F, N),
-			g: make([]F, N*I), u: make([]F, N*I),
-		}
-		if n.opt.Method == TFew {
-			a.k0, a.v0 = make([]F, N*KVD), make([]F, N*KVD)
-		}
-		for i := range numLinear {
-			if n.blocks[0].lin[i].loraA != nil {
-				a.lora[i] = make([]F, N*n.r)
-			}
-		}
-		return a
+	if len(n.cos) < T*h {
+		n.cos, n.sin = make([]F, T*h), make([]F, T*h)
+		RoPETable(n.cos, n.sin, n.invFreq, T)
 	}
-	n.saved = make([]acts[F], n.L)
-	for l := n.lowest; l < n.L; l++ {
-		n.saved[l] = newActs()
+	fitActs := func(a *acts[F], l int, train bool) {
+		a.hIn, a.rstd1 = fit(a.hIn, N*C), fit(a.rstd1, N)
+		a.q, a.k, a.v = fit(a.q, N*HD), fit(a.k, N*KVD), fit(a.v, N*KVD)
+		a.att, a.lse = fit(a.att, N*HD), fit(a.lse, B*n.H*T)
+		a.h2, a.rstd2 = fit(a.h2, N*C), fit(a.rstd2, N)
+		a.g, a.u = fit(a.g, N*I), fit(a.u, N*I)
+		if n.opt.Method == TFew {
+			a.k0, a.v0 = fit(a.k0, N*KVD), fit(a.v0, N*KVD)
+		}
 		for i, ln := range n.blocks[l].lin {
 			if ln.loraA != nil {
-				n.saved[l].lora[i] = make([]F, N*n.r)
-				if n.opt.LoRADropout > 0 {
-					n.saved[l].mask[i] = make([]uint64, (N*ln.in+63)/64)
+				a.lora[i] = fit(a.lora[i], N*n.r)
+				if train && n.opt.LoRADropout > 0 {
+					a.mask[i] = fit(a.mask[i], (N*ln.in+63)/64)
 				}
 			}
 		}
 	}
-	n.tmp = newActs()
-	for i, ln := range n.blocks[0].lin {
-		if ln.loraA != nil {
-			n.tmp.lora[i] = make([]F, N*n.r)
-		}
+	if n.saved == nil {
+		n.saved = make([]acts[F], n.L)
 	}
+	for l := n.lowest; l < n.L; l++ {
+		fitActs(&n.saved[l], l, true)
+	}
+	fitActs(&n.tmp, 0, false)
 	maxIn := max(C, I, HD)
-	n.hFinal, n.xf, n.rstdF = make([]F, N*C), make([]F, N*C), make([]F, N)
-	n.xn, n.o, n.act, n.z = make([]F, N*C), make([]F, N*C), make([]F, N*I), make([]F, N*I)
-	n.dh, n.dxn, n.datt = make([]F, N*C), make([]F, N*C), make([]F, N*HD)
-	n.dq, n.dk, n.dv = make([]F, N*HD), make([]F, N*KVD), make([]F, N*KVD)
-	n.dz, n.dg, n.du, n.dzb = make([]F, N*I), make([]F, N*I), make([]F, N*I), make([]F, N*I)
+	n.hFinal, n.xf, n.rstdF = fit(n.hFinal, N*C), fit(n.xf, N*C), fit(n.rstdF, N)
+	n.xn, n.o, n.act, n.z = fit(n.xn, N*C), fit(n.o, N*C), fit(n.act, N*I), fit(n.z, N*I)
+	n.dh, n.dxn, n.datt = fit(n.dh, N*C), fit(n.dxn, N*C), fit(n.datt, N*HD)
+	n.dq, n.dk, n.dv = fit(n.dq, N*HD), fit(n.dk, N*KVD), fit(n.dv, N*KVD)
+	n.dz, n.dg, n.du, n.dzb = fit(n.dz, N*I), fit(n.dg, N*I), fit(n.du, N*I), fit(n.dzb, N*I)
 	if n.opt.Method == LoRA {
-		n.ldu = make([]F, N*n.r)
+		n.ldu = fit(n.ldu, N*n.r)
 		if n.opt.LoRADropout > 0 {
-			n.drop, n.dtmp = make([]F, N*maxIn), make([]F, N*maxIn)
+			n.drop, n.dtmp = fit(n.drop, N*maxIn), fit(n.dtmp, N*maxIn)
 		}
 	}
-	n.attnScratch = make([]F, AttentionScratch(n.attnShape(nil)))
-	n.xc, n.dxc = make([]F, N*C), make([]F, N*C)
-	n.logits = make([]F, min(N, LMHeadRows(n.V, 1<<24))*n.V)
-	n.tg, n.rowIdx = make([]int32, N), make([]int, N)
+	n.attnScratch = fit(n.attnScratch, AttentionScratch(n.attnShape(nil)))
+	n.xc, n.dxc = fit(n.xc, N*C), fit(n.dxc, N*C)
+	n.logits = fit(n.logits, min(N, LMHeadRows(n.V, 1<<24))*n.V)
+	n.tg, n.rowIdx = fit(n.tg, N), fit(n.rowIdx, N)
 }
 
 func (n *NetOf[F]) attnShape(lengths []int) AttentionShape {

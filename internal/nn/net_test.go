@@ -431,3 +431,34 @@ func TestVanillaUpdatesWeightsInPlace(t *testing.T) {
 		t.Error("trained layer 1 did not change")
 	}
 }
+
+func TestShapeChanges(t *testing.T) {
+	ctx := context.Background()
+	cfg, w := tinyModel(true, false, 8)
+	small := &Batch{B: 1, T: 3, Tokens: []int32{1, 2, 3}, Targets: []int32{2, 3, 4}}
+	fresh := func(b *Batch) float64 {
+		n, _ := New(cfg, w, Options{Method: TFew})
+		perturbAdapters(n, 8)
+		l, _, err := n.ForwardBackward(ctx, b, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	wantBig, wantSmall := fresh(tinyBatch()), fresh(small)
+	n, _ := New(cfg, w, Options{Method: TFew})
+	perturbAdapters(n, 8)
+	for i, b := range []*Batch{tinyBatch(), small, tinyBatch(), small} {
+		l, _, err := n.ForwardBackward(ctx, b, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := wantBig
+		if b.T == 3 {
+			want = wantSmall
+		}
+		if l != want {
+			t.Errorf("batch %d (%d×%d): loss %v, fresh net %v", i, b.B, b.T, l, want)
+		}
+	}
+}
