@@ -158,7 +158,10 @@ func (s *Server) validateCreateModel(ctx context.Context, tenancy string, b *cre
 	}
 	layers := 0
 	if s.BaseModelLayers != nil {
-		layers, _ = s.BaseModelLayers(base.ID)
+		var ok bool
+		if layers, ok = s.BaseModelLayers(base.ID); !ok {
+			return nil, IncorrectState("baseModelId %s: the base model's files are not installed on this server", base.ID)
+		}
 	}
 	tc, err := ParseTrainingConfig(b.FineTuneDetails.TrainingConfig, layers)
 	if err != nil {

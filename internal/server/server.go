@@ -161,6 +161,7 @@ func (s *Server) init(ctx context.Context) error {
 	if err := auth.Bootstrap(ctx, s.Store, s.cfg.DataDir, "http://"+s.cfg.Listen); err != nil {
 		return err
 	}
+	s.log.Info("OCI config for this deployment", "config", auth.ConfigPath(s.cfg.DataDir), "profile", "DEFAULT", "endpoint", "http://"+s.cfg.Listen)
 	cat, err := LoadCatalog(s.cfg.DataDir, s.log)
 	if err != nil {
 		return err
