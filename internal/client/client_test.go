@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/color"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -307,6 +308,19 @@ func TestRenderLoss(t *testing.T) {
 	train, val, black := color.RGBA{31, 119, 180, 255}, color.RGBA{255, 127, 14, 255}, color.RGBA{0, 0, 0, 255}
 	if count[train] < 200 || count[val] < 20 || count[black] < 500 {
 		t.Errorf("pixels: train %d, val %d, axis/text %d", count[train], count[val], count[black])
+	}
+	// A long noisy run: every segment direction and slope.
+	var many []client.MetricPoint
+	for s := 1; s <= 300; s++ {
+		p := client.MetricPoint{Step: s, TrainLoss: 2.5*math.Exp(-float64(s)/80) + 0.4 + 0.1*math.Sin(float64(s)*1.7)}
+		if s%25 == 0 {
+			v := 2.6*math.Exp(-float64(s)/90) + 0.5
+			p.ValLoss = &v
+		}
+		many = append(many, p)
+	}
+	if err := client.PlotLoss(filepath.Join(t.TempDir(), "loss.png"), many); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := client.RenderLoss(nil); err == nil {
 		t.Error("RenderLoss of no points succeeded")

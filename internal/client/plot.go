@@ -140,12 +140,12 @@ func RenderLoss(pts []MetricPoint) (*image.RGBA, error) {
 	}
 
 	// Legend.
-	lx, ly := x1-120, marginT-28
+	lx, ly := x1-140, marginT-28
 	thickLine(img, lx, ly+5, lx+24, ly+5, colTrain)
 	drawText(img, lx+30, ly, "train", colAxis)
 	if prevVal != nil {
-		thickLine(img, lx+70, ly+5, lx+94, ly+5, colVal)
-		drawText(img, lx+100, ly, "val", colAxis)
+		thickLine(img, lx+84, ly+5, lx+108, ly+5, colVal)
+		drawText(img, lx+114, ly, "val", colAxis)
 	}
 	return img, nil
 }
@@ -208,11 +208,12 @@ func line(img *image.RGBA, xa, ya, xb, yb int, c color.RGBA) {
 		if xa == xb && ya == yb {
 			return
 		}
-		if 2*e >= dy {
+		e2 := 2 * e
+		if e2 >= dy {
 			e += dy
 			xa += sx
 		}
-		if 2*e <= dx {
+		if e2 <= dx {
 			e += dx
 			ya += sy
 		}
