@@ -158,7 +158,7 @@ func (m *Model) Forward(ctx context.Context, cache *Cache, tokens []int, valid [
 	}
 	RMSNormForward(xn[:rows*C], x[:rows*C], w.Norm, rows, C, float32(c.RMSNormEps))
 	logits := make([]float32, rows*c.VocabSize)
-	tensor.Sgemm(false, true, rows, c.VocabSize, C, 1, xn, C, w.LMHead, C, 0, logits, c.VocabSize)
+	MatMulT(logits, xn, w.LMHead, rows, c.VocabSize, C, false)
 	return logits, nil
 }
 
@@ -194,15 +194,50 @@ func RMSNormForward(out, x, w []float32, N, C int, eps float32) {
 
 // LinearForward computes out [N, l.Out] = x [N, l.In] · l.Wᵀ + l.B.
 func LinearForward(out, x []float32, l Linear, N int) {
-	tensor.Sgemm(false, true, N, l.Out, l.In, 1, x, l.In, l.W, l.In, 0, out, l.Out)
+	MatMulT(out, x, l.W, N, l.Out, l.In, false)
 	addBias(out, l.B, N)
 }
 
 // LinearAddForward computes out [N, l.Out] += x [N, l.In] · l.Wᵀ + l.B
 // (a linear layer feeding a residual connection).
 func LinearAddForward(out, x []float32, l Linear, N int) {
-	tensor.Sgemm(false, true, N, l.Out, l.In, 1, x, l.In, l.W, l.In, 1, out, l.Out)
+	MatMulT(out, x, l.W, N, l.Out, l.In, true)
 	addBias(out, l.B, N)
+}
+
+// gemvRows is the largest row count MatMulT computes as one dot product
+// per output (reading each weight row once, straight from memory) rather
+// than with Sgemm, whose packing costs more than it saves for so few rows.
+// Decoding runs at 1 to gemvRows rows per step.
+const gemvRows = 4
+
+// MatMulT computes out [N, outDim] = x [N, in] · Wᵀ for W [outDim, in]
+// row-major, or adds the product to out when accumulate is set. Output
+// columns are split over goroutines; every element is one tensor.Dot (or
+// one Sgemm element), so the result does not depend on the thread count.
+func MatMulT(out, x, W []float32, N, outDim, in int, accumulate bool) {
+	if N > gemvRows {
+		beta := float32(0)
+		if accumulate {
+			beta = 1
+		}
+		tensor.Sgemm(false, true, N, outDim, in, 1, x, in, W, in, beta, out, outDim)
+		return
+	}
+	const block = 64 // output rows per task
+	parallelFor((outDim+block-1)/block, func(lo, hi int) {
+		for j := lo * block; j < min(hi*block, outDim); j++ {
+			w := W[j*in : (j+1)*in]
+			for n := 0; n < N; n++ {
+				d := tensor.Dot(x[n*in:(n+1)*in], w)
+				if accumulate {
+					out[n*outDim+j] += d
+				} else {
+					out[n*outDim+j] = d
+				}
+			}
+		}
+	})
 }
 
 func addBias(out, b []float32, N int) {
