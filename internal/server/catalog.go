@@ -239,12 +239,44 @@ func (c *Catalog) Models() []*BaseModel {
 	return out
 }
 
-// Sync upserts every base model into the store.
+// Sync upserts every base model into the store, and marks DELETED the
+// stored base models whose directory is gone, so they are no longer
+// listed or fine-tuned (a custom model keeps its baseModelId).
 func (c *Catalog) Sync(ctx context.Context, st store.Models) error {
 	for _, bm := range c.Models() {
 		m := *bm.Model
 		if err := st.UpsertBaseModel(ctx, &m); err != nil {
 			return fmt.Errorf("upsert base model %s: %w", bm.Model.DisplayName, err)
+		}
+	}
+	var stale []*core.Model
+	q := store.ListQuery{
+		// No tenancy has this ID, so only the base models match.
+		TenancyID:   "ocid1.tenancy.oc1..none",
+		IncludeBase: true,
+		Limit:       1000,
+	}
+	for {
+		page, err := st.ListModels(ctx, q)
+		if err != nil {
+			return fmt.Errorf("list base models: %w", err)
+		}
+		for _, m := range page.Items {
+			if _, ok := c.Get(m.ID); !ok && m.Type == core.ModelTypeBase {
+				stale = append(stale, m)
+			}
+		}
+		if page.Next == "" {
+			break
+		}
+		q.Page = page.Next
+	}
+	for _, m := range stale {
+		m.LifecycleState = core.ModelDeleted
+		m.LifecycleDetails = "the base model's directory is no longer in the catalog"
+		m.TimeUpdated = time.Now().UTC()
+		if err := st.UpsertBaseModel(ctx, m); err != nil {
+			return fmt.Errorf("retire base model %s: %w", m.DisplayName, err)
 		}
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -120,5 +122,39 @@ func TestInternalError(t *testing.T) {
 	}
 	if resp, _ := get(t, s.BaseURL+"/readyz", nil); resp.StatusCode != 503 {
 		t.Errorf("readyz with the store closed: %d", resp.StatusCode)
+	}
+}
+
+// TestCatalogRestart: base model OCIDs survive restarts, and a base model
+// whose directory was removed is DELETED on the next start.
+func TestCatalogRestart(t *testing.T) {
+	s := servertest.Start(t, servertest.Options{})
+	dir := s.DataDir
+	extra := filepath.Join(dir, server.BaseModelsDir, "extra")
+	if err := os.MkdirAll(extra, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(extra, "config.json"), []byte(`{"model_type":"llama","num_hidden_layers":2}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	s = servertest.Start(t, servertest.Options{DataDir: dir})
+	ctx := context.Background()
+	id := server.BaseModelID("extra")
+	if g, err := s.GenAI.GetModel(ctx, generativeai.GetModelRequest{ModelId: &id}); err != nil || g.LifecycleState != generativeai.ModelLifecycleStateActive {
+		t.Fatalf("added base model after restart: %v", err)
+	}
+	if err := os.RemoveAll(extra); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	s = servertest.Start(t, servertest.Options{DataDir: dir})
+	g, err := s.GenAI.GetModel(ctx, generativeai.GetModelRequest{ModelId: &id})
+	if err != nil || g.LifecycleState != generativeai.ModelLifecycleStateDeleted {
+		t.Errorf("removed base model after restart: %v %s", err, g.LifecycleState)
+	}
+	tiny := server.BaseModelID(server.DefaultBaseModelName)
+	if g, err := s.GenAI.GetModel(ctx, generativeai.GetModelRequest{ModelId: &tiny}); err != nil || g.LifecycleState != generativeai.ModelLifecycleStateActive {
+		t.Errorf("default base model after restarts: %v", err)
 	}
 }
