@@ -3,7 +3,11 @@ package nn
 import (
 	"context"
 	"math/rand/v2"
+	"runtime"
 	"testing"
+	"time"
+
+	"github.com/gantryml/gantry/internal/tensor"
 )
 
 // benchStep times one training step (ZeroGrad, ForwardBackward, AdamW) of
@@ -54,4 +58,14 @@ func BenchmarkTrainStepSmolLM2(b *testing.B) {
 		b.Run(string(m), func(b *testing.B) { benchStep(b, "smollm2-135m", m, 8, 256) })
 		b.Run(string(m)+"-b2", func(b *testing.B) { benchStep(b, "smollm2-135m", m, 2, 256) })
 	}
+}
+
+// BenchmarkPeakFMA reports the machine's FMA-loop peak on GOMAXPROCS
+// threads (tensor.MeasurePeakGFLOPS), the reference for the GFLOP/s above.
+func BenchmarkPeakFMA(b *testing.B) {
+	var g float64
+	for b.Loop() {
+		g = tensor.MeasurePeakGFLOPS(tensor.Best(), runtime.GOMAXPROCS(0), time.Second)
+	}
+	b.ReportMetric(g, "peak-GFLOP/s")
 }

@@ -258,8 +258,14 @@ func DropoutMask(mask []uint64, n int, p float64, key uint64) {
 func DropoutForward[F Float](out, x []F, mask []uint64, p float64) {
 	tbl := [2]F{0, F(1 / (1 - p))}
 	parallelChunks(len(x), 1<<14, func(i0, i1 int) {
-		for i := i0; i < i1; i++ {
-			out[i] = x[i] * tbl[(mask[i>>6]>>(i&63))&1]
+		// i0 is a multiple of 64: walk whole mask words.
+		for w := i0 >> 6; w<<6 < i1; w++ {
+			m, base := mask[w], w<<6
+			xs, ys := x[base:min(base+64, i1)], out[base:min(base+64, i1)]
+			for j := range ys {
+				ys[j] = xs[j] * tbl[m&1]
+				m >>= 1
+			}
 		}
 	})
 }
@@ -268,8 +274,13 @@ func DropoutForward[F Float](out, x []F, mask []uint64, p float64) {
 func DropoutBackward[F Float](dx, dout []F, mask []uint64, p float64) {
 	tbl := [2]F{0, F(1 / (1 - p))}
 	parallelChunks(len(dout), 1<<14, func(i0, i1 int) {
-		for i := i0; i < i1; i++ {
-			dx[i] += dout[i] * tbl[(mask[i>>6]>>(i&63))&1]
+		for w := i0 >> 6; w<<6 < i1; w++ {
+			m, base := mask[w], w<<6
+			ds, dxs := dout[base:min(base+64, i1)], dx[base:min(base+64, i1)]
+			for j := range dxs {
+				dxs[j] += ds[j] * tbl[m&1]
+				m >>= 1
+			}
 		}
 	})
 }

@@ -437,6 +437,11 @@ func (n *NetOf[F]) checkBatch(b *Batch) error {
 	return nil
 }
 
+// lmHeadBudget is the number of logits (float elements) one LM-head block
+// may hold: 128 MiB of float32. Larger blocks amortise packing the [V, C]
+// head matrix over more rows; smaller ones save memory.
+const lmHeadBudget = 1 << 25
+
 // fit returns b resliced to n elements, reallocating only when its
 // capacity is short. Contents are not preserved.
 func fit[T any](b []T, n int) []T {
@@ -500,7 +505,7 @@ func (n *NetOf[F]) ensure(B, T int) {
 	}
 	n.attnScratch = fit(n.attnScratch, AttentionScratch(n.attnShape(nil)))
 	n.xc, n.dxc = fit(n.xc, N*C), fit(n.dxc, N*C)
-	n.logits = fit(n.logits, min(N, LMHeadRows(n.V, 1<<24))*n.V)
+	n.logits = fit(n.logits, min(N, LMHeadRows(n.V, lmHeadBudget))*n.V)
 	n.tg, n.rowIdx = fit(n.tg, N), fit(n.rowIdx, N)
 }
 
