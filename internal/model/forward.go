@@ -24,12 +24,13 @@ var ErrInput = errors.New("invalid forward input")
 // id row b's next real token gets: positions count real tokens only, so a
 // left-padded row behaves exactly like the unpadded one.
 type Cache struct {
-	B, MaxT int
-	Len     int // slots filled so far, the same for every row
-	K, V    [][]float32
-	Valid   []bool
-	PosOf   []int32
-	Pos     []int
+	B, MaxT      int
+	KVHeads, Dim int
+	Len          int // slots filled so far, the same for every row
+	K, V         [][]float32
+	Valid        []bool
+	PosOf        []int32
+	Pos          []int
 }
 
 // maxCacheFloats bounds one layer's K or V so a hostile request cannot
@@ -46,13 +47,44 @@ func (m *Model) NewCache(b, maxT int) (*Cache, error) {
 	if per > maxCacheFloats || int64(b)*int64(maxT) > maxCacheFloats {
 		return nil, fmt.Errorf("%w: cache of %d rows × %d tokens is too large", ErrInput, b, maxT)
 	}
-	kv := &Cache{B: b, MaxT: maxT, K: make([][]float32, c.NumHiddenLayers), V: make([][]float32, c.NumHiddenLayers),
+	kv := &Cache{B: b, MaxT: maxT, KVHeads: c.NumKeyValueHeads, Dim: c.Dim(), K: make([][]float32, c.NumHiddenLayers), V: make([][]float32, c.NumHiddenLayers),
 		Valid: make([]bool, b*maxT), PosOf: make([]int32, b*maxT), Pos: make([]int, b)}
 	for l := range kv.K {
 		kv.K[l] = make([]float32, per)
 		kv.V[l] = make([]float32, per)
 	}
 	return kv, nil
+}
+
+// Grow enlarges the cache to hold maxT slots per row (a no-op when it
+// already does), keeping its contents.
+func (kv *Cache) Grow(maxT int) error {
+	if maxT <= kv.MaxT {
+		return nil
+	}
+	blocks := kv.B * kv.KVHeads // blocks of [MaxT, Dim] per layer
+	per := int64(blocks) * int64(maxT) * int64(kv.Dim)
+	if per > maxCacheFloats || int64(kv.B)*int64(maxT) > maxCacheFloats {
+		return fmt.Errorf("%w: cache of %d rows × %d tokens is too large", ErrInput, kv.B, maxT)
+	}
+	D, used := kv.Dim, kv.Len*kv.Dim
+	for l := range kv.K {
+		for _, buf := range []*[]float32{&kv.K[l], &kv.V[l]} {
+			nb := make([]float32, per)
+			for h := 0; h < blocks; h++ {
+				copy(nb[h*maxT*D:h*maxT*D+used], (*buf)[h*kv.MaxT*D:h*kv.MaxT*D+used])
+			}
+			*buf = nb
+		}
+	}
+	valid := make([]bool, kv.B*maxT)
+	posOf := make([]int32, kv.B*maxT)
+	for b := 0; b < kv.B; b++ {
+		copy(valid[b*maxT:b*maxT+kv.Len], kv.Valid[b*kv.MaxT:b*kv.MaxT+kv.Len])
+		copy(posOf[b*maxT:b*maxT+kv.Len], kv.PosOf[b*kv.MaxT:b*kv.MaxT+kv.Len])
+	}
+	kv.Valid, kv.PosOf, kv.MaxT = valid, posOf, maxT
+	return nil
 }
 
 // Forward feeds T new tokens for each of the cache's B rows and returns
@@ -62,7 +94,7 @@ func (m *Model) NewCache(b, maxT int) (*Cache, error) {
 // fresh cache of exactly T slots. Logits are [B, T, vocab] row-major, or
 // [B, vocab] for each row's last slot when lastOnly is set (with left
 // padding that is the last real token). Logits at padded slots are
-// unspecified.
+// unspecified. After an error the cache's contents are unspecified.
 func (m *Model) Forward(ctx context.Context, cache *Cache, tokens []int, valid []bool, B, T int, lastOnly bool) ([]float32, error) {
 	c := &m.Config
 	w := &m.Weights

@@ -104,7 +104,9 @@ func (m *Model) GenerateBatch(ctx context.Context, prompts [][]int, opts Generat
 		isEOS[id] = true
 	}
 
-	cache, err := m.NewCache(B, T+maxNew)
+	// The cache starts small and doubles as generation goes on, so a large
+	// context costs memory only when it is used.
+	cache, err := m.NewCache(B, T+min(maxNew, 256))
 	if err != nil {
 		return nil, err
 	}
@@ -157,6 +159,11 @@ func (m *Model) GenerateBatch(ctx context.Context, prompts [][]int, opts Generat
 		}
 		if left == 0 || step == maxNew-1 {
 			break
+		}
+		if cache.Len == cache.MaxT {
+			if err := cache.Grow(min(2*cache.MaxT, T+maxNew)); err != nil {
+				return out, err
+			}
 		}
 		if logits, err = m.Forward(ctx, cache, next, stepValid, B, 1, true); err != nil {
 			return out, err

@@ -135,6 +135,29 @@ func TestKVCacheMatchesFullForward(t *testing.T) {
 			if _, err := m.Forward(context.Background(), cache, []int{1, 1}, nil, B, 1, true); err == nil {
 				t.Fatal("forward past the cache's capacity: no error")
 			}
+			// Grown, the cache continues exactly as a larger one would.
+			if err := cache.Grow(T + 3); err != nil {
+				t.Fatal(err)
+			}
+			big, err := m.NewCache(B, T+3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Forward(context.Background(), big, ids, valid, B, T, false); err != nil {
+				t.Fatal(err)
+			}
+			for step := 0; step < 3; step++ {
+				next := []int{step + 1, step + 2}
+				got, err := m.Forward(context.Background(), cache, next, nil, B, 1, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := m.Forward(context.Background(), big, next, nil, B, 1, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				compareLogits(t, "grown cache", got, want, 1e-5)
+			}
 		})
 	}
 }
