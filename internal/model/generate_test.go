@@ -56,6 +56,11 @@ func TestGenerate(t *testing.T) {
 		}
 	}
 
+	// Past the initial cache size (the cache grows on the way).
+	if long := gen(GenerateOptions{MaxTokens: 300, EOS: noEOS}); len(long) != 300 || !slices.Equal(long[:12], greedy) {
+		t.Fatalf("300-token greedy run: %d tokens, prefix %v", len(long), long[:min(12, len(long))])
+	}
+
 	sampled := GenerateOptions{MaxTokens: 16, Temperature: 1.5, TopK: 50, TopP: 0.95, Seed: 11, EOS: noEOS}
 	a, b := gen(sampled), gen(sampled)
 	if !slices.Equal(a, b) {
