@@ -3,6 +3,8 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 
 	"net/http"
 	"os"
@@ -14,8 +16,9 @@ import (
 
 	"github.com/oracle/oci-go-sdk/v65/common"
 	"github.com/oracle/oci-go-sdk/v65/generativeai"
+	"github.com/oracle/oci-go-sdk/v65/objectstorage"
+	"github.com/oracle/oci-go-sdk/v65/objectstorage/transfer"
 
-	"github.com/gantryml/gantry/internal/objectstore"
 	"github.com/gantryml/gantry/internal/server"
 	"github.com/gantryml/gantry/internal/server/servertest"
 )
@@ -56,17 +59,20 @@ func write(t *testing.T, path, s string) {
 	}
 }
 
-// putDataset stores a dataset object in the server's first namespace.
+// putDataset uploads a dataset object to the server's first namespace
+// through the Object Storage SDK client (the bucket is made if needed).
 func putDataset(t *testing.T, s *servertest.Server, bucket, name string) {
 	t.Helper()
 	ctx := context.Background()
-	objs := s.Server.Objects
-	if _, err := objs.EnsureBucket(ctx, s.Namespace, bucket, s.TenancyID); err != nil {
-		t.Fatal(err)
+	_, err := s.ObjectStorage.CreateBucket(ctx, objectstorage.CreateBucketRequest{NamespaceName: &s.Namespace,
+		CreateBucketDetails: objectstorage.CreateBucketDetails{Name: &bucket, CompartmentId: &s.TenancyID}})
+	if se, ok := common.IsServiceError(err); err != nil && !(ok && se.GetHTTPStatusCode() == 409) {
+		t.Fatalf("CreateBucket: %v", err)
 	}
 	data := `{"prompt": "one", "completion": "1"}` + "\n" + `{"prompt": "two", "completion": "2"}` + "\n"
-	if _, err := objs.PutObject(ctx, s.Namespace, bucket, name, strings.NewReader(data), objectstore.PutOptions{}); err != nil {
-		t.Fatal(err)
+	if _, err := s.ObjectStorage.PutObject(ctx, objectstorage.PutObjectRequest{NamespaceName: &s.Namespace, BucketName: &bucket, ObjectName: &name,
+		ContentLength: common.Int64(int64(len(data))), PutObjectBody: io.NopCloser(strings.NewReader(data))}); err != nil {
+		t.Fatalf("PutObject: %v", err)
 	}
 }
 
@@ -385,6 +391,31 @@ func conformance(t *testing.T, s *servertest.Server) {
 			t.Errorf("ListWorkRequestLogs: %v, %d items", err, len(logs.Items))
 		}
 		custom = g.Model
+	})
+
+	t.Run("MultipartDataset", func(t *testing.T) {
+		// A dataset uploaded in parts by the SDK's UploadManager is a
+		// valid training dataset.
+		var b strings.Builder
+		for i := 0; b.Len() < 2<<20+100; i++ {
+			fmt.Fprintf(&b, "{\"prompt\": \"say %d\", \"completion\": \"%d\"}\n", i, i)
+		}
+		um := transfer.NewUploadManager()
+		_, err := um.UploadStream(ctx, transfer.UploadStreamRequest{
+			UploadRequest: transfer.UploadRequest{NamespaceName: &s.Namespace, BucketName: common.String("data"), ObjectName: common.String("big.jsonl"),
+				PartSize: common.Int64(1 << 20), ObjectStorageClient: &s.ObjectStorage},
+			StreamReader: strings.NewReader(b.String()),
+		})
+		if err != nil {
+			t.Fatalf("UploadManager: %v", err)
+		}
+		d := modelDetails(ten, base, *ft.Id, s.Namespace, "data", "big.jsonl", nil)
+		d.DisplayName = common.String("from-multipart")
+		r, err := c.CreateModel(ctx, generativeai.CreateModelRequest{CreateModelDetails: d})
+		if err != nil {
+			t.Fatalf("CreateModel on a multipart dataset: %v", err)
+		}
+		waitWR(t, c, *r.OpcWorkRequestId)
 	})
 
 	t.Run("TrainingConfigs", func(t *testing.T) {
