@@ -235,18 +235,21 @@ func runModelPull(ctx context.Context, args []string) error {
 	fs.StringVar(&c.Endpoint, "endpoint", "", "hub URL (default $HF_ENDPOINT or "+hub.DefaultEndpoint+")")
 	fs.StringVar(&c.Token, "token", "", "access token (default $HF_TOKEN)")
 	fs.Var(&include, "include", "download only files matching this glob (repeatable), e.g. '*.json'")
-	// Flags may follow the repository id.
+	// Flags may come before or after the repository id.
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 	var repo string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		repo, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if repo == "" && fs.NArg() == 1 {
-		repo = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		return fmt.Errorf("usage: gantry model pull ORG/NAME --out DIR [--revision R] [--endpoint URL] [--token T]")
+	if len(pos) == 1 {
+		repo = pos[0]
 	}
 	if repo == "" || out == "" {
 		return fmt.Errorf("usage: gantry model pull ORG/NAME --out DIR [--revision R] [--endpoint URL] [--token T]")
