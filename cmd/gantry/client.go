@@ -472,6 +472,8 @@ func runObjectStorage(ctx context.Context, args []string) error {
 		"get": {"download an object: get BUCKET/OBJECT [FILE]", runOSGet},
 		"ls":  {"list buckets, or a bucket's objects: ls [BUCKET[/PREFIX]]", runOSList},
 		"mb":  {"make a bucket: mb BUCKET", runOSMakeBucket},
+		"rm":  {"delete an object: rm BUCKET/OBJECT", runOSRemove},
+		"rb":  {"delete an empty bucket: rb BUCKET", runOSRemoveBucket},
 	}, args)
 }
 
@@ -563,4 +565,38 @@ func runOSMakeBucket(ctx context.Context, args []string) error {
 		return err
 	}
 	return c.MakeBucket(ctx, pos[0], *compartment)
+}
+
+func runOSRemove(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("gantry os rm", flag.ContinueOnError)
+	var cf clientFlags
+	cf.register(fs)
+	pos, err := parseArgs(fs, args, "gantry os rm BUCKET/OBJECT", 1)
+	if err != nil {
+		return err
+	}
+	bucket, object := client.SplitObjectPath(pos[0])
+	if object == "" {
+		return fmt.Errorf("%q names no object: want BUCKET/OBJECT", pos[0])
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	return c.DeleteObject(ctx, bucket, object)
+}
+
+func runOSRemoveBucket(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("gantry os rb", flag.ContinueOnError)
+	var cf clientFlags
+	cf.register(fs)
+	pos, err := parseArgs(fs, args, "gantry os rb BUCKET", 1)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	return c.DeleteBucket(ctx, pos[0])
 }

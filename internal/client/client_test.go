@@ -127,6 +127,13 @@ func TestClientEndToEnd(t *testing.T) {
 		t.Errorf("downloaded %d bytes, want %d", len(b), lines.Len())
 	}
 
+	if err := c.DeleteObject(ctx, "datasets", "sub/dir/small.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteBucket(ctx, "datasets"); err == nil || !strings.Contains(err.Error(), "409 BucketNotEmpty") {
+		t.Errorf("delete non-empty bucket: %v", err)
+	}
+
 	// Cluster.
 	if err := c.CreateCluster(ctx, client.ClusterCreateParams{DisplayName: "ft", UnitShape: "LARGE_GENERIC", UnitCount: 1, Wait: true}); err != nil {
 		t.Fatal(err)

@@ -171,3 +171,27 @@ func (c *Client) MakeBucket(ctx context.Context, name, compartmentID string) err
 	}
 	return Print(c.out(), c.Format, r.Bucket, map[string]string{"etag": deref(r.ETag)})
 }
+
+// DeleteObject deletes bucket/object.
+func (c *Client) DeleteObject(ctx context.Context, bucket, object string) error {
+	ns, err := c.Namespace(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := c.OS.DeleteObject(ctx, objectstorage.DeleteObjectRequest{NamespaceName: &ns, BucketName: &bucket, ObjectName: &object}); err != nil {
+		return wrap(fmt.Sprintf("delete object %s", object), err)
+	}
+	return nil
+}
+
+// DeleteBucket deletes an empty bucket.
+func (c *Client) DeleteBucket(ctx context.Context, bucket string) error {
+	ns, err := c.Namespace(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := c.OS.DeleteBucket(ctx, objectstorage.DeleteBucketRequest{NamespaceName: &ns, BucketName: &bucket}); err != nil {
+		return wrap(fmt.Sprintf("delete bucket %s", bucket), err)
+	}
+	return nil
+}
