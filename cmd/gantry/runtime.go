@@ -151,13 +151,14 @@ func runModelInit(ctx context.Context, args []string) error {
 func runModelInspect(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("gantry model inspect", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		return fmt.Errorf("usage: gantry model inspect [--json] DIR")
 	}
-	dir := fs.Arg(0)
+	dir := pos[0]
 	info, err := model.Inspect(dir)
 	if err != nil {
 		return err
@@ -235,17 +236,9 @@ func runModelPull(ctx context.Context, args []string) error {
 	fs.StringVar(&c.Endpoint, "endpoint", "", "hub URL (default $HF_ENDPOINT or "+hub.DefaultEndpoint+")")
 	fs.StringVar(&c.Token, "token", "", "access token (default $HF_TOKEN)")
 	fs.Var(&include, "include", "download only files matching this glob (repeatable), e.g. '*.json'")
-	// Flags may come before or after the repository id.
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
 	}
 	var repo string
 	if len(pos) == 1 {
@@ -262,4 +255,20 @@ func runModelPull(ctx context.Context, args []string) error {
 	fmt.Fprintf(os.Stderr, "pulled %s@%s into %s: %d downloaded, %d already complete, %d bytes\n",
 		repo, res.Revision, out, len(res.Downloaded), len(res.Skipped), res.Bytes)
 	return nil
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// positional arguments, and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
