@@ -25,8 +25,7 @@ import (
 	"github.com/gantryml/gantry/internal/model"
 	"github.com/gantryml/gantry/internal/objectstore"
 	"github.com/gantryml/gantry/internal/store"
-	"github.com/gantryml/gantry/internal/store/postgres"
-	"github.com/gantryml/gantry/internal/store/sqlite"
+	"github.com/gantryml/gantry/internal/store/open"
 	"github.com/gantryml/gantry/internal/tokenizer"
 )
 
@@ -87,34 +86,7 @@ type Server struct {
 // OpenStore opens the database of a data directory: PostgreSQL when
 // databaseURL is set, else SQLite at DATA/gantry.db.
 func OpenStore(ctx context.Context, dataDir, databaseURL string) (store.Store, error) {
-	if databaseURL != "" {
-		if !strings.HasPrefix(databaseURL, "postgres://") && !strings.HasPrefix(databaseURL, "postgresql://") {
-			return nil, fmt.Errorf("--database-url must be a postgres:// URL, got %q", redactURL(databaseURL))
-		}
-		st, err := postgres.Open(ctx, databaseURL)
-		if err != nil {
-			return nil, err
-		}
-		return st, nil
-	}
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
-	}
-	st, err := sqlite.Open(ctx, filepath.Join(dataDir, "gantry.db"))
-	if err != nil {
-		return nil, err
-	}
-	return st, nil
-}
-
-// redactURL hides a URL's password for messages.
-func redactURL(s string) string {
-	if i := strings.Index(s, "@"); i >= 0 {
-		if j := strings.Index(s, "://"); j >= 0 && j < i {
-			return s[:j+3] + "…" + s[i:]
-		}
-	}
-	return s
+	return open.Open(ctx, dataDir, databaseURL)
 }
 
 // Open prepares a server: opens the store and the object store, creates
