@@ -46,6 +46,10 @@ type osRequest struct {
 }
 
 func (h *ObjectStorageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Object Storage answers echo the client's request id.
+	if id := r.Header.Get("opc-client-request-id"); id != "" && len(id) <= 256 && !strings.ContainsAny(id, "\r\n") {
+		w.Header().Set("opc-client-request-id", id)
+	}
 	q, err := h.parse(r)
 	if err == nil {
 		err = h.route(w, r, q)

@@ -190,6 +190,9 @@ func TestObjectStorageSDK(t *testing.T) {
 	if *ns.Value != e.ns {
 		t.Fatalf("namespace %q, want %q", *ns.Value, e.ns)
 	}
+	if ns.RawResponse.Header.Get("opc-client-request-id") == "" {
+		t.Error("GetNamespace does not echo opc-client-request-id")
+	}
 
 	cb, err := c.CreateBucket(ctx, objectstorage.CreateBucketRequest{NamespaceName: &e.ns, CreateBucketDetails: objectstorage.CreateBucketDetails{
 		Name: common.String("datasets"), CompartmentId: &e.tenancy, Metadata: map[string]string{"purpose": "test"},
@@ -443,5 +446,50 @@ func TestObjectStorageAuth(t *testing.T) {
 	_, err = e.client.HeadObject(ctx, objectstorage.HeadObjectRequest{NamespaceName: &e.ns, BucketName: common.String("b"), ObjectName: common.String("big")})
 	if se, ok := common.IsServiceError(err); !ok || se.GetHTTPStatusCode() != 404 {
 		t.Errorf("HeadObject of a missing object: %v", err)
+	}
+}
+
+// TestObjectStorageRange checks Range handling on GetObject with raw
+// requests: suffix ranges, open ranges, clamping and unsatisfiable ones.
+func TestObjectStorageRange(t *testing.T) {
+	e := startObjectStorage(t)
+	ctx := context.Background()
+	c := e.client
+	if _, err := c.CreateBucket(ctx, objectstorage.CreateBucketRequest{NamespaceName: &e.ns, CreateBucketDetails: objectstorage.CreateBucketDetails{Name: common.String("r"), CompartmentId: &e.tenancy}}); err != nil {
+		t.Fatal(err)
+	}
+	body := "0123456789"
+	if _, err := c.PutObject(ctx, objectstorage.PutObjectRequest{NamespaceName: &e.ns, BucketName: common.String("r"), ObjectName: common.String("x"),
+		ContentLength: common.Int64(10), PutObjectBody: io.NopCloser(strings.NewReader(body))}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		rng     string
+		status  int
+		content string
+	}{
+		{"bytes=0-0", 206, "0"},
+		{"bytes=7-", 206, "789"},
+		{"bytes=-3", 206, "789"},
+		{"bytes=8-100", 206, "89"},
+		{"bytes=-100", 206, body},
+		{"bytes=10-", 416, ""},
+		{"bytes=5-2", 416, ""},
+		{"items=0-1", 416, ""},
+	} {
+		r, err := c.GetObject(ctx, objectstorage.GetObjectRequest{NamespaceName: &e.ns, BucketName: common.String("r"), ObjectName: common.String("x"), Range: &tc.rng})
+		if tc.status == 416 {
+			serviceErr(t, tc.rng, err, 416, "InvalidRange")
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.rng, err)
+			continue
+		}
+		got, _ := io.ReadAll(r.Content)
+		r.Content.Close()
+		if r.RawResponse.StatusCode != tc.status || string(got) != tc.content {
+			t.Errorf("%s: %d %q, want %d %q", tc.rng, r.RawResponse.StatusCode, got, tc.status, tc.content)
+		}
 	}
 }

@@ -383,3 +383,17 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// FuzzParseAuthorization checks the Authorization parser never panics and
+// that what it accepts has a keyId and a signature.
+func FuzzParseAuthorization(f *testing.F) {
+	f.Add(`Signature version="1",keyId="a/b/c",algorithm="rsa-sha256",headers="date",signature="YWJj"`)
+	f.Add(`Signature keyId="",signature=""`)
+	f.Add(`Signature ,,,keyId="a"=,signature="x"`)
+	f.Fuzz(func(t *testing.T, h string) {
+		p, err := ParseAuthorization(h)
+		if err == nil && (p["keyId"] == "" || p["signature"] == "") {
+			t.Fatalf("accepted %q without keyId or signature", h)
+		}
+	})
+}
