@@ -104,26 +104,33 @@ func (o *AdamW) UnmarshalBinary(b []byte) error {
 	if count != len(o.m) {
 		return fmt.Errorf("%w: AdamW state has %d parameters, optimiser has %d", ErrOptions, count, len(o.m))
 	}
+	// Validate every length before touching the moments, so a bad state
+	// leaves the optimiser as it was.
+	rest := b
 	for i := range o.m {
-		if len(b) < 8 {
+		if len(rest) < 8 {
 			return fmt.Errorf("%w: AdamW state truncated at parameter %d", ErrOptions, i)
 		}
-		n := binary.LittleEndian.Uint64(b)
-		b = b[8:]
+		n := binary.LittleEndian.Uint64(rest)
 		if n != uint64(len(o.m[i])) {
 			return fmt.Errorf("%w: AdamW state parameter %d has %d values, want %d", ErrOptions, i, n, len(o.m[i]))
 		}
-		if uint64(len(b)) < 8*n {
+		if uint64(len(rest)-8) < 8*n {
 			return fmt.Errorf("%w: AdamW state truncated at parameter %d", ErrOptions, i)
 		}
+		rest = rest[8+8*n:]
+	}
+	if len(rest) != 0 {
+		return fmt.Errorf("%w: AdamW state has %d trailing bytes", ErrOptions, len(rest))
+	}
+	for i := range o.m {
+		n := len(o.m[i])
+		b = b[8:]
 		for j := range o.m[i] {
 			o.m[i][j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:]))
-			o.v[i][j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*(int(n)+j):]))
+			o.v[i][j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*(n+j):]))
 		}
 		b = b[8*n:]
-	}
-	if len(b) != 0 {
-		return fmt.Errorf("%w: AdamW state has %d trailing bytes", ErrOptions, len(b))
 	}
 	o.t = t
 	return nil
