@@ -206,8 +206,10 @@ type gemmPlan struct {
 
 // gemmSerial runs C = alpha·op(A)·op(B) + beta·C (m×n, sum over k) on one
 // goroutine with the GotoBLAS loop nest: NC columns of B, then KC of the
-// sum (packing op(B)), then MC rows of A (packing op(A)), then the
-// register tiles. Each element of C is thus the sum over KC blocks, in
+// sum (packing op(B) into a block sized for L2), then MC rows of A
+// (packing op(A)), then the register tiles, rows outer: the kernels
+// broadcast A and load B as vectors, so the small A micro-panel is the
+// one kept in L1. Each element of C is thus the sum over KC blocks, in
 // order, of micro-kernel dot products that each run over k in order.
 func gemmSerial(pl gemmPlan, m, n, k int, alpha, beta float32, c []float32, ldc int) {
 	kern := pl.kern
@@ -228,12 +230,14 @@ func gemmSerial(pl gemmPlan, m, n, k int, alpha, beta float32, c []float32, ldc 
 			for ic := 0; ic < m; ic += kern.mc {
 				mc := min(kern.mc, m-ic)
 				pl.packA(buf.a, ic, pc, mc, kc)
-				for jr := 0; jr < nc; jr += nr {
-					nrr := min(nr, nc-jr)
-					bp := buf.b[jr*steps : (jr+nr)*steps]
-					for ir := 0; ir < mc; ir += mr {
-						mrr := min(mr, mc-ir)
-						ap := buf.a[ir*steps : (ir+mr)*steps]
+				// The A micro-panel (mr×kc) stays in L1 while the B
+				// micro-panels stream from the L2-resident B block.
+				for ir := 0; ir < mc; ir += mr {
+					mrr := min(mr, mc-ir)
+					ap := buf.a[ir*steps : (ir+mr)*steps]
+					for jr := 0; jr < nc; jr += nr {
+						nrr := min(nr, nc-jr)
+						bp := buf.b[jr*steps : (jr+nr)*steps]
 						ci := ic*ldc + ir*ldc + jc + jr
 						if mrr == mr && nrr == nr {
 							kern.micro(steps, ap, bp, c[ci:ci+(mr-1)*ldc+nr], ldc, alpha, betaBlock)

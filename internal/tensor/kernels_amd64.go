@@ -26,10 +26,11 @@ var (
 	hasBF16   = hasAVX512 && cpu.X86.HasAVX512BF16
 )
 
-// avx512Kernel: 14×32 tile (28 zmm accumulators). The 32-column B
-// micro-panel (kc·128 bytes) stays in L1 while the A block streams from L2.
+// avx512Kernel: 14×32 tile (28 zmm accumulators). The A micro-panel
+// (kc·56 bytes) stays in L1 while B micro-panels stream from the KC×NC
+// B block (1 MiB) in L2.
 var avx512Kernel = &gemmKernel{
-	name: "avx512", mr: 14, nr: 32, kc: 256, mc: 14 * 24, nc: 4096, fastPack: true,
+	name: "avx512", mr: 14, nr: 32, kc: 256, mc: 14 * 24, nc: 1024, fastPack: true,
 	micro: func(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
 		sgemmKernelAVX512(kc, &a[0], &b[0], &c[0], ldc, alpha, beta)
 	},
@@ -37,7 +38,7 @@ var avx512Kernel = &gemmKernel{
 
 // avx2Kernel: 6×16 tile (12 ymm accumulators).
 var avx2Kernel = &gemmKernel{
-	name: "avx2", mr: 6, nr: 16, kc: 256, mc: 6 * 48, nc: 4096, fastPack: true,
+	name: "avx2", mr: 6, nr: 16, kc: 256, mc: 6 * 48, nc: 1024, fastPack: true,
 	micro: func(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
 		sgemmKernelAVX2(kc, &a[0], &b[0], &c[0], ldc, alpha, beta)
 	},
@@ -50,7 +51,7 @@ var bf16Kernel = func() *gemmKernel {
 		return nil
 	}
 	return &gemmKernel{
-		name: "avx512bf16", mr: 14, nr: 32, kc: 512, mc: 14 * 24, nc: 4096,
+		name: "avx512bf16", mr: 14, nr: 32, kc: 512, mc: 14 * 24, nc: 1024,
 		micro: func(steps int, a, b, c []float32, ldc int, alpha, beta float32) {
 			sbgemmKernelAVX512BF16(steps, &a[0], &b[0], &c[0], ldc, alpha, beta)
 		},
