@@ -57,6 +57,7 @@ type Error struct {
 	Message string
 }
 
+// Error returns the code and the message.
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 // BadRequest is a 400 InvalidParameter error.

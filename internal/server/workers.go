@@ -351,8 +351,10 @@ func (w *workers) fineTune(ctx context.Context, j *core.Job) error {
 	if ctx.Err() != nil {
 		// Shutdown or cancellation: a canceled job is finished by its
 		// DeleteModel; a shutdown releases the job to run again.
-		if cur, gerr := w.st.GetJob(context.WithoutCancel(ctx), j.ID); gerr == nil && cur.CancelRequested {
-			return w.cancelFineTune(context.WithoutCancel(ctx), wr.ID)
+		if errors.Is(context.Cause(ctx), jobs.ErrCanceled) {
+			if cerr := w.cancelFineTune(context.WithoutCancel(ctx), wr.ID); cerr != nil {
+				return cerr
+			}
 		}
 		return ctx.Err()
 	}
