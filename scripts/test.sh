@@ -16,7 +16,9 @@ go vet ./...
 service='/internal/(api|auth|store|objectstore|jobs|core)(/|$)'
 race_pkgs=$(go list ./... | grep -E "$service" || true)
 other_pkgs=$(go list ./... | grep -vE "$service")
+status=0
 if [ -n "$race_pkgs" ]; then
-	go test -race -count=1 -timeout 20m $race_pkgs
+	go test -race -count=1 -timeout 20m $race_pkgs || status=1
 fi
-go test -count=1 -timeout 25m $other_pkgs
+go test -count=1 -timeout 25m $other_pkgs || status=1
+exit $status
