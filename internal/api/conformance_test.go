@@ -341,6 +341,45 @@ func conformance(t *testing.T, s *servertest.Server) {
 		waitWR(t, c, *a.OpcWorkRequestId)
 	})
 
+	t.Run("ConcurrentRetryToken", func(t *testing.T) {
+		req := generativeai.CreateDedicatedAiClusterRequest{
+			OpcRetryToken: common.String("token-concurrent"),
+			CreateDedicatedAiClusterDetails: generativeai.CreateDedicatedAiClusterDetails{
+				Type: generativeai.DedicatedAiClusterTypeHosting, CompartmentId: &ten, UnitCount: common.Int(1),
+				UnitShape: generativeai.DedicatedAiClusterUnitShapeSmallCohere, DisplayName: common.String("concurrent"),
+			},
+		}
+		const n = 6
+		ids := make(chan string, n)
+		errs := make(chan error, n)
+		for range n {
+			go func() {
+				r, err := c.CreateDedicatedAiCluster(ctx, req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				ids <- *r.Id
+			}()
+		}
+		seen := map[string]bool{}
+		for range n {
+			select {
+			case id := <-ids:
+				seen[id] = true
+			case err := <-errs:
+				t.Errorf("concurrent retry: %v", err)
+			}
+		}
+		if len(seen) != 1 {
+			t.Errorf("%d concurrent requests with one retry token made %d clusters", n, len(seen))
+		}
+		l, err := c.ListDedicatedAiClusters(ctx, generativeai.ListDedicatedAiClustersRequest{CompartmentId: &ten, DisplayName: common.String("concurrent")})
+		if err != nil || len(l.Items) != 1 {
+			t.Errorf("clusters named concurrent: %v %d", err, len(l.Items))
+		}
+	})
+
 	var custom generativeai.Model
 	t.Run("CreateModel", func(t *testing.T) {
 		d := modelDetails(ten, base, *ft.Id, s.Namespace, "data", "train.jsonl", nil)
