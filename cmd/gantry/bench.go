@@ -52,7 +52,7 @@ func runBenchGemm(ctx context.Context, args []string) error {
 	g.Config = cfg
 	res, err := tensor.RunGemmBench(ctx, g)
 	if err != nil {
-		return fmt.Errorf("bench gemm: %w", err)
+		return err
 	}
 	enc := json.NewEncoder(os.Stdout)
 	return enc.Encode(res)
