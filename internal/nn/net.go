@@ -48,7 +48,7 @@ type Options struct {
 	LoRATargets   []string // default DefaultLoRATargets
 	NumLastLayers int      // vanilla: train the last N layers and the final norm; 0 means all layers
 	Seed          uint64   // adapter init and dropout RNG
-	Threads       int      // goroutines for attention; 0 means GOMAXPROCS
+	Threads       int      // goroutines for attention tiles; 0 means GOMAXPROCS (matrix products and elementwise layers always use GOMAXPROCS)
 }
 
 // ParamOf is one trainable tensor with its gradient. Name is the tensor
@@ -719,6 +719,9 @@ func (n *NetOf[F]) ForwardBackward(ctx context.Context, b *Batch, scale float32)
 	}
 	N, C := b.B*b.T, n.C
 	M := n.gatherLossRows(b)
+	if M == 0 {
+		return 0, 0, nil // no loss-bearing token: every gradient is zero
+	}
 	loss, _ := LMHeadCrossEntropy(n.dxc, n.xc, n.lmHead, n.tg, M, C, n.V, F(scale), n.logits)
 	clear(n.dxn)
 	for r := 0; r < M; r++ {
