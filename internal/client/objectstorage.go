@@ -61,7 +61,10 @@ func (c *Client) PutFile(ctx context.Context, file, bucket, object string, p Put
 	um := transfer.NewUploadManager()
 	var resp transfer.UploadResponse
 	if file == "-" {
-		resp, err = um.UploadStream(ctx, transfer.UploadStreamRequest{UploadRequest: req, StreamReader: os.Stdin})
+		// Hide the *os.File: the SDK takes a pipe's zero Stat size for an
+		// empty stream and would upload nothing.
+		stdin := struct{ io.Reader }{os.Stdin}
+		resp, err = um.UploadStream(ctx, transfer.UploadStreamRequest{UploadRequest: req, StreamReader: stdin})
 	} else {
 		resp, err = um.UploadFile(ctx, transfer.UploadFileRequest{UploadRequest: req, FilePath: file})
 	}
