@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -55,7 +56,7 @@ func ParseKernel(s string) (Kernel, error) {
 
 // ErrKernel is returned (wrapped) for a kernel that is unknown or that this
 // CPU cannot run.
-var ErrKernel = fmt.Errorf("kernel unavailable")
+var ErrKernel = errors.New("kernel unavailable")
 
 // Available reports whether this CPU (and build) can run k. KernelAuto and
 // KernelGeneric are always available.
