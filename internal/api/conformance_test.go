@@ -862,6 +862,15 @@ func conformance(t *testing.T, s *servertest.Server) {
 		}
 		_, err = c.DeleteModel(ctx, generativeai.DeleteModelRequest{ModelId: custom.Id})
 		svcErr(t, err, 409, "IncorrectState")
+		// The name and version of a deleted model are free again.
+		again := modelDetails(ten, base, *ft.Id, s.Namespace, "data", "train.jsonl", nil)
+		again.DisplayName, again.Version = custom.DisplayName, custom.Version
+		ar, err := c.CreateModel(ctx, generativeai.CreateModelRequest{CreateModelDetails: again})
+		if err != nil {
+			t.Errorf("CreateModel with a deleted model's name and version: %v", err)
+		} else {
+			waitWR(t, c, *ar.OpcWorkRequestId)
+		}
 		_, err = c.DeleteModel(ctx, generativeai.DeleteModelRequest{ModelId: &base})
 		svcErr(t, err, 409, "IncorrectState")
 		_, err = c.GetModel(ctx, generativeai.GetModelRequest{ModelId: common.String("ocid1.generativeaimodel.oc1..none")})
