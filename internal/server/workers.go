@@ -399,7 +399,10 @@ func (w *workers) cancelFineTune(ctx context.Context, wrID string) error {
 	})
 }
 
-// wrProgress reports a trainer's progress on its work request.
+// wrProgress reports a trainer's progress on its work request. Besides
+// Progress it has ReportError, SetModelDetails, LogMessages and
+// TenancyNamespace (progress_finetune.go), which a trainer may look for
+// with a type assertion.
 type wrProgress struct {
 	st   store.Store
 	wrID string
