@@ -393,9 +393,9 @@ func ResidualForward[F Float](out, a, b []F) {
 	})
 }
 
-// exp32 is e^x in float32 by range reduction to 2^k·e^r, |r| ≤ ln2/2, and a
-// degree-6 polynomial for e^r evaluated in Estrin's scheme (short
-// dependency chains): relative error about 2e-7.
+// exp32 is e^x in float32: x·log2e is split into k + j/32 + f, so that
+// e^x = 2^k · 2^(j/32) · e^r with |r| ≤ ln2/64, 2^(j/32) from a table and
+// e^r from a degree-3 polynomial: relative error about 1.5e-7.
 func exp32(x float32) float32 {
 	if x < -80 || x > 88 {
 		if x < -87.3 {
@@ -406,17 +406,25 @@ func exp32(x float32) float32 {
 	return exp32Core(x)
 }
 
+// exp2Frac[j] is 2^(j/32) rounded to float32.
+var exp2Frac = func() (t [32]float32) {
+	for j := range t {
+		t[j] = float32(math.Exp2(float64(j) / 32))
+	}
+	return t
+}()
+
 // exp32Core is exp32 for x in [−80, 88].
 func exp32Core(x float32) float32 {
-	const log2e = 1.44269504088896341
-	// floor(x·log2e + 0.5) by truncation of a positive number (x·log2e > −116).
-	k := int32(x*log2e+128.5) - 128
-	kf := float32(k)
-	// Cody–Waite split of ln2 so r keeps its precision.
-	r := x - kf*0.693359375 - kf*-2.12194440e-4
-	r2 := r * r
-	p := (1 + r) + r2*((0.5+r*(1.0/6))+r2*((1.0/24+r*(1.0/120))+r2*(1.0/720)))
-	return math.Float32frombits(math.Float32bits(p) + uint32(k)<<23)
+	const log2e32 = 32 * 1.44269504088896341
+	// n = round(32·x·log2e) by truncation of a positive number (32·x·log2e > −3700).
+	n := int32(x*log2e32+4096.5) - 4096
+	nf := float32(n)
+	// r = x − n·ln2/32, with ln2/32 split (Cody–Waite) so r keeps its precision.
+	r := x - nf*0.02165985107421875 - nf*9.9831827954e-07
+	p := 1 + r + r*r*(0.5+r*(1.0/6))
+	e := exp2Frac[n&31] * p
+	return math.Float32frombits(math.Float32bits(e) + uint32(n>>5)<<23)
 }
 
 // is32 reports whether F is float32 (the training path).
