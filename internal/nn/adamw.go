@@ -53,15 +53,18 @@ func (o *AdamW) Step(lr float64) {
 	fb1, fb2 := float32(b1), float32(b2)
 	for i, p := range o.params {
 		m, v := o.m[i], o.v[i]
-		for j, g := range p.Grad {
-			if o.WeightDecay != 0 {
-				p.Data[j] *= decay
+		parallelChunks(len(p.Grad), 1<<15, func(j0, j1 int) {
+			for j := j0; j < j1; j++ {
+				g := p.Grad[j]
+				if o.WeightDecay != 0 {
+					p.Data[j] *= decay
+				}
+				m[j] = fb1*m[j] + (1-fb1)*g
+				v[j] = fb2*v[j] + (1-fb2)*g*g
+				denom := float32(math.Sqrt(float64(v[j])))/bc2s + eps
+				p.Data[j] -= stepSize * m[j] / denom
 			}
-			m[j] = fb1*m[j] + (1-fb1)*g
-			v[j] = fb2*v[j] + (1-fb2)*g*g
-			denom := float32(math.Sqrt(float64(v[j])))/bc2s + eps
-			p.Data[j] -= stepSize * m[j] / denom
-		}
+		})
 	}
 }
 
@@ -141,18 +144,32 @@ func (o *AdamW) UnmarshalBinary(b []byte) error {
 // returns the norm before clipping. The norm is accumulated in float64.
 func ClipGradNorm(params []*Param, maxNorm float64) float64 {
 	var ss float64
+	var part []float64
 	for _, p := range params {
-		for _, g := range p.Grad {
-			ss += float64(g) * float64(g)
+		// Partial sums over fixed chunks, added in chunk order: the result
+		// does not depend on the thread count.
+		const chunk = 1 << 15
+		part = fit(part, (len(p.Grad)+chunk-1)/chunk)
+		parallelChunks(len(p.Grad), chunk, func(j0, j1 int) {
+			var s float64
+			for _, g := range p.Grad[j0:j1] {
+				s += float64(g) * float64(g)
+			}
+			part[j0/chunk] = s
+		})
+		for _, s := range part {
+			ss += s
 		}
 	}
 	norm := math.Sqrt(ss)
 	if coef := maxNorm / (norm + 1e-6); coef < 1 {
 		c := float32(coef)
 		for _, p := range params {
-			for j := range p.Grad {
-				p.Grad[j] *= c
-			}
+			parallelChunks(len(p.Grad), 1<<15, func(j0, j1 int) {
+				for j := j0; j < j1; j++ {
+					p.Grad[j] *= c
+				}
+			})
 		}
 	}
 	return norm

@@ -372,7 +372,7 @@ func (n *NetOf[F]) Params() []*ParamOf[F] { return n.params }
 // ZeroGrad sets every parameter gradient to zero.
 func (n *NetOf[F]) ZeroGrad() {
 	for _, p := range n.params {
-		clear(p.Grad)
+		parallelChunks(len(p.Grad), 1<<16, func(i0, i1 int) { clear(p.Grad[i0:i1]) })
 	}
 }
 
