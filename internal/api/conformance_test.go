@@ -904,6 +904,10 @@ func conformance(t *testing.T, s *servertest.Server) {
 		if resp.StatusCode != 404 || !strings.Contains(string(b), "NotAuthorizedOrNotFound") {
 			t.Errorf("unknown path: %d %s", resp.StatusCode, b)
 		}
+		resp, b = s.Do(t, "PATCH", "/20231130/models/"+base, []byte(`{}`), nil)
+		if resp.StatusCode != 405 || !strings.Contains(string(b), `"MethodNotAllowed"`) || resp.Header.Get("Allow") == "" {
+			t.Errorf("PATCH on a model: %d %s (Allow %q)", resp.StatusCode, b, resp.Header.Get("Allow"))
+		}
 	})
 }
 

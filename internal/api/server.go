@@ -11,6 +11,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gantryml/gantry/internal/store"
@@ -56,18 +57,37 @@ type Server struct {
 // Handler returns the API's routes, all under APIVersion.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	s.routes(mux)
+	rt := &router{s: s, mux: mux, allowed: map[string][]string{}}
+	s.routes(rt)
+	// Every operation path answers other methods with OCI's JSON 405,
+	// not the mux's plain-text one.
+	for path, methods := range rt.allowed {
+		allow := strings.Join(methods, ", ")
+		mux.HandleFunc(APIVersion+path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			WriteError(w, r, http.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path+"; allowed: "+allow)
+		})
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, http.StatusNotFound, CodeNotAuthorizedOrNotFound, "no operation at "+r.Method+" "+r.URL.Path)
 	})
 	return mux
 }
 
+// router registers operations on a mux and remembers each path's methods.
+type router struct {
+	s       *Server
+	mux     *http.ServeMux
+	allowed map[string][]string
+}
+
 // handle registers an operation: pattern is "METHOD /path" below
 // APIVersion, op the operation's SDK name (for metrics and logs).
-func (s *Server) handle(mux *http.ServeMux, pattern, op string, h func(w http.ResponseWriter, r *http.Request) error) {
+func (rt *router) handle(pattern, op string, h func(w http.ResponseWriter, r *http.Request) error) {
 	method, path, _ := cutSpace(pattern)
-	mux.HandleFunc(method+" "+APIVersion+path, func(w http.ResponseWriter, r *http.Request) {
+	rt.allowed[path] = append(rt.allowed[path], method)
+	s := rt.s
+	rt.mux.HandleFunc(method+" "+APIVersion+path, func(w http.ResponseWriter, r *http.Request) {
 		SetOperation(r.Context(), op)
 		if err := h(w, r); err != nil {
 			s.writeErr(w, r, op, err)
