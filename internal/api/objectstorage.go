@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -292,7 +293,7 @@ func (h *ObjectStorageHandler) createBucket(w http.ResponseWriter, r *http.Reque
 		AutoTiering         string                    `json:"autoTiering"`
 		BucketScope         string                    `json:"bucketScope"`
 	}
-	if err := DecodeJSON(body, &d); err != nil {
+	if err := osDecode(body, &d); err != nil {
 		return err
 	}
 	switch {
@@ -650,7 +651,7 @@ func (h *ObjectStorageHandler) createUpload(w http.ResponseWriter, r *http.Reque
 		StorageTier        string            `json:"storageTier"`
 		Metadata           map[string]string `json:"metadata"`
 	}
-	if err := DecodeJSON(body, &d); err != nil {
+	if err := osDecode(body, &d); err != nil {
 		return err
 	}
 	if d.Object == "" {
@@ -748,7 +749,7 @@ func (h *ObjectStorageHandler) commitUpload(w http.ResponseWriter, r *http.Reque
 		} `json:"partsToCommit"`
 		PartsToExclude []int `json:"partsToExclude"`
 	}
-	if err := DecodeJSON(body, &d); err != nil {
+	if err := osDecode(body, &d); err != nil {
 		return err
 	}
 	if len(d.PartsToCommit) == 0 {
@@ -874,6 +875,24 @@ func osCheckMD5Header(r *http.Request) error {
 	}
 	if b, err := base64.StdEncoding.DecodeString(v); err != nil || len(b) != md5.Size {
 		return &Error{http.StatusBadRequest, "InvalidContentMD5", fmt.Sprintf("Content-MD5 %q is not the base64 encoding of a 16-byte MD5", v)}
+	}
+	return nil
+}
+
+// osDecode decodes a JSON request body into v. Unlike the Generative AI
+// API it ignores fields it does not know, as Object Storage does: the
+// TypeScript SDK's UploadManager, for one, sends its own bookkeeping
+// fields in CommitMultipartUpload.
+func osDecode(body []byte, v any) error {
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return &Error{http.StatusBadRequest, CodeMissingParameter, "request body is required"}
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) && ute.Field != "" {
+			return &Error{http.StatusBadRequest, CodeInvalidParameter, fmt.Sprintf("%s: expected %s, got JSON %s", ute.Field, ute.Type, ute.Value)}
+		}
+		return &Error{http.StatusBadRequest, CodeCannotParseRequest, "request body: " + err.Error()}
 	}
 	return nil
 }

@@ -90,6 +90,22 @@ async function main() {
   check(listed.listObjects.objects.length === 1 && listed.listObjects.objects[0].name === "train/data.jsonl", "listObjects lists the dataset");
   result.dataset = { bucket: bucketName, object: "train/data.jsonl", etag: put.eTag, size: Buffer.byteLength(dataset) };
 
+  // A multipart upload through the SDK's UploadManager (UploadPart bodies
+  // are sent unsigned, as for PutObject).
+  const big = Buffer.alloc(400 * 1024 + 123);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 31 + (i >> 9)) & 0xff;
+  const bigPath = path.join(fs.mkdtempSync(path.join(process.env.TMPDIR || "/tmp", "smoke-")), "big.bin");
+  fs.writeFileSync(bigPath, big);
+  const um = new os.UploadManager(osClient, { partSize: 128 * 1024, enforceMD5: true });
+  const up = await um.upload({ content: { filePath: bigPath }, requestDetails: { namespaceName: ns, bucketName, objectName: "big/blob.bin" } });
+  check(up.multipartMd5 && up.multipartMd5.endsWith("-4"), `multipart upload of 4 parts (got ${JSON.stringify(up)})`);
+  const gotBig = await osClient.getObject({ namespaceName: ns, bucketName, objectName: "big/blob.bin" });
+  const chunks = [];
+  for await (const c of (gotBig.value.getReader ? (async function* (r) { for (;;) { const { done, value } = await r.read(); if (done) return; yield value; } })(gotBig.value.getReader()) : gotBig.value)) chunks.push(Buffer.from(c));
+  check(Buffer.concat(chunks).equals(big), "the multipart object reads back byte for byte");
+  fs.rmSync(path.dirname(bigPath), { recursive: true, force: true });
+  result.multipart = { object: "big/blob.bin", size: big.length, md5: up.multipartMd5 };
+
   // A fine-tuning cluster, ACTIVE through its work request.
   const cc = await ai.createDedicatedAiCluster({
     createDedicatedAiClusterDetails: { compartmentId: p.tenancy, type: "FINE_TUNING", unitShape: "LARGE_GENERIC", unitCount: 1, displayName: "smoke-cluster" },
@@ -144,7 +160,7 @@ async function main() {
 }
 
 main().catch((e) => {
-  console.error(e && e.stack ? e.stack : String(e));
+  console.error(e && e.stack ? e.stack : typeof e === "object" ? JSON.stringify(e) : String(e));
   if (e && e.serviceCode) console.error(`service error ${e.statusCode} ${e.serviceCode}: ${e.message}`);
   process.exit(1);
 });
