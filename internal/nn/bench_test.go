@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,10 +37,14 @@ func benchStep(b *testing.B, preset string, method Method, B, T int) {
 	}
 	step() // allocate activations
 	b.ResetTimer()
+	cpu0 := processCPU()
 	for b.Loop() {
 		step()
 	}
 	sec := b.Elapsed().Seconds() / float64(b.N)
+	// CPU seconds per step: on a shared machine, a steadier measure of the
+	// work than wall time.
+	b.ReportMetric((processCPU()-cpu0)/float64(b.N), "cpu-s/step")
 	b.ReportMetric(float64(B*T)/sec, "tokens/s")
 	b.ReportMetric(n.StepFLOPs(batch)/sec/1e9, "GFLOP/s")
 	b.ReportMetric(float64(peakRSS())/(1<<20), "peakRSS-MiB")
@@ -58,6 +63,15 @@ func BenchmarkTrainStepSmolLM2(b *testing.B) {
 		b.Run(string(m), func(b *testing.B) { benchStep(b, "smollm2-135m", m, 8, 256) })
 		b.Run(string(m)+"-b2", func(b *testing.B) { benchStep(b, "smollm2-135m", m, 2, 256) })
 	}
+}
+
+// processCPU returns the process's user+system CPU time in seconds.
+func processCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 // BenchmarkPeakFMA reports the machine's FMA-loop peak on GOMAXPROCS
