@@ -208,13 +208,21 @@ func restartAfterKill(t *testing.T, bin, dataDir, dbURL string) {
 	if wr := waitWorkRequest(t, genai, *cr2.OpcWorkRequestId); wr.Status != generativeai.OperationStatusSucceeded {
 		t.Errorf("queued cluster create after restart: %s", wr.Status)
 	}
-	if wr := waitWorkRequest(t, genai, *mr.OpcWorkRequestId); wr.Status != generativeai.OperationStatusFailed {
-		t.Errorf("queued fine-tune after restart: %s (want FAILED: no trainer)", wr.Status)
-	}
+	// The queued fine-tune ran: it ended (how depends on the trainer
+	// wired into gantry serve and the one-line dataset), and the model's
+	// state agrees with its work request.
+	wr := waitWorkRequest(t, genai, *mr.OpcWorkRequestId)
 	m, err := genai.GetModel(ctx, generativeai.GetModelRequest{ModelId: mr.Id})
-	if err != nil || m.LifecycleState != generativeai.ModelLifecycleStateFailed {
-		t.Errorf("model after restart: %v %s", err, m.LifecycleState)
+	if err != nil {
+		t.Fatal(err)
 	}
+	switch {
+	case wr.Status == generativeai.OperationStatusSucceeded && m.LifecycleState == generativeai.ModelLifecycleStateActive:
+	case wr.Status == generativeai.OperationStatusFailed && m.LifecycleState == generativeai.ModelLifecycleStateFailed:
+	default:
+		t.Errorf("queued fine-tune after restart: work request %s, model %s (%s)", wr.Status, m.LifecycleState, deref(m.LifecycleDetails))
+	}
+	t.Logf("queued fine-tune after restart: %s, %q", m.LifecycleState, deref(m.LifecycleDetails))
 	for _, id := range []*string{cr.Id, cr2.Id} {
 		g, err := genai.GetDedicatedAiCluster(ctx, generativeai.GetDedicatedAiClusterRequest{DedicatedAiClusterId: id})
 		if err != nil || g.LifecycleState != generativeai.DedicatedAiClusterLifecycleStateActive {
@@ -239,4 +247,11 @@ func restartAfterKill(t *testing.T, bin, dataDir, dbURL string) {
 		t.Errorf("gantry serve after SIGTERM: %v\n%s", err, b)
 	}
 
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
