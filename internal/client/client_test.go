@@ -333,3 +333,19 @@ func TestRenderLoss(t *testing.T) {
 		t.Error("RenderLoss of no points succeeded")
 	}
 }
+
+func TestProgressLines(t *testing.T) {
+	var b bytes.Buffer
+	p := client.NewProgress(&b)
+	for _, u := range []struct {
+		status string
+		pct    float64
+	}{{"ACCEPTED", 0}, {"IN_PROGRESS", 1}, {"IN_PROGRESS", 5}, {"IN_PROGRESS", 12}, {"IN_PROGRESS", 15}, {"IN_PROGRESS", 99}, {"SUCCEEDED", 100}} {
+		p.Update("CREATE_MODEL", u.status, u.pct)
+	}
+	p.Done()
+	want := "CREATE_MODEL ACCEPTED 0%\nCREATE_MODEL IN_PROGRESS 1%\nCREATE_MODEL IN_PROGRESS 12%\nCREATE_MODEL IN_PROGRESS 99%\nCREATE_MODEL SUCCEEDED 100%\n"
+	if b.String() != want {
+		t.Errorf("progress lines:\n%s\nwant:\n%s", b.String(), want)
+	}
+}

@@ -213,11 +213,12 @@ func (c *Client) WaitWorkRequest(ctx context.Context, id string) (*generativeai.
 // progress draws a work request's progress: a redrawn bar on a terminal,
 // a line per status change elsewhere.
 type progress struct {
-	w        io.Writer
-	tty      bool
-	last     string
-	drawn    bool
-	barWidth int
+	w          io.Writer
+	tty        bool
+	lastStatus string
+	lastPct    float64
+	drawn      bool
+	barWidth   int
 }
 
 func newProgress(w io.Writer) *progress {
@@ -239,10 +240,10 @@ func (p *progress) update(op, status string, pct float64) {
 		p.drawn = true
 		return
 	}
-	line := fmt.Sprintf("%s %s %.0f%%", op, status, pct)
-	if line != p.last {
-		fmt.Fprintln(p.w, line)
-		p.last = line
+	// Off a terminal, a line per status change and per 10 points of progress.
+	if status != p.lastStatus || pct >= p.lastPct+10 || (pct == 100 && p.lastPct != 100) {
+		fmt.Fprintf(p.w, "%s %s %.0f%%\n", op, status, pct)
+		p.lastStatus, p.lastPct = status, pct
 	}
 }
 
@@ -260,3 +261,16 @@ func deref(s *string) string {
 }
 
 func intPtr(n int) *int { return &n }
+
+// Progress draws a work request's progress on w: a bar redrawn in place
+// on a terminal, otherwise a line per status change and per 10 points.
+type Progress struct{ p *progress }
+
+// NewProgress returns a progress display writing to w.
+func NewProgress(w io.Writer) *Progress { return &Progress{newProgress(w)} }
+
+// Update shows an operation's status and percent complete.
+func (p *Progress) Update(op, status string, pct float64) { p.p.update(op, status, pct) }
+
+// Done ends the display (a newline after a terminal bar).
+func (p *Progress) Done() { p.p.done() }
