@@ -46,6 +46,9 @@ type osRequest struct {
 	caller                   auth.Principal
 }
 
+// ServeHTTP answers one Object Storage request, with OCI's error codes
+// (BucketNotFound, ObjectNotFound, BucketAlreadyExists, BucketNotEmpty,
+// IfMatchFailed, UnmatchedContentMD5, ...) on failure.
 func (h *ObjectStorageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Object Storage answers echo the client's request id.
 	if id := r.Header.Get("opc-client-request-id"); id != "" && len(id) <= 256 && !strings.ContainsAny(id, "\r\n") {

@@ -149,6 +149,7 @@ type ServiceError struct {
 	Op        string
 }
 
+// Error reads "op: status code: message (opc-request-id id)".
 func (e *ServiceError) Error() string {
 	s := fmt.Sprintf("%s: %d %s: %s", e.Op, e.Status, e.Code, e.Message)
 	if e.RequestID != "" {
