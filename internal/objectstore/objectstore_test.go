@@ -350,3 +350,25 @@ func BenchmarkPutObject(b *testing.B) {
 		}
 	}
 }
+
+// TestOpenRemovesTemporaries checks that a write interrupted by a crash
+// (a temporary file left in tmp/) is cleaned up on the next Open and
+// never becomes visible.
+func TestOpenRemovesTemporaries(t *testing.T) {
+	s, ctx := newStore(t)
+	tmp := filepath.Join(s.Root(), "ns1", "data", "tmp", "data-123")
+	if err := os.WriteFile(tmp, []byte("half-written"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(s.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("temporary file survived Open: %v", err)
+	}
+	r, err := s2.ListObjects(ctx, "ns1", "data", ListOptions{})
+	if err != nil || len(r.Objects) != 0 {
+		t.Errorf("objects after a crashed write: %v %v", r, err)
+	}
+}
