@@ -279,7 +279,7 @@ func (s *Server) updateCluster(w http.ResponseWriter, r *http.Request) error {
 		if c.LifecycleState != core.ClusterActive {
 			return IncorrectState("dedicated AI cluster %s is %s; it must be ACTIVE to be updated", c.ID, c.LifecycleState)
 		}
-		if ifm := r.Header.Get(HeaderIfMatch); ifm != "" && ifm != c.ETag {
+		if ifm := ifMatch(r); ifm != "" && ifm != c.ETag {
 			return PreconditionFailed("if-match %q does not match the cluster's etag", ifm)
 		}
 		if b.DisplayName != nil {
@@ -302,7 +302,7 @@ func (s *Server) updateCluster(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		c.TimeUpdated = now
-		if err := tx.UpdateCluster(ctx, c, r.Header.Get(HeaderIfMatch)); err != nil {
+		if err := tx.UpdateCluster(ctx, c, ifMatch(r)); err != nil {
 			return fmt.Errorf("update cluster: %w", err)
 		}
 		wr = newWorkRequest(tenancy, c.CompartmentID, core.OpUpdateCluster, core.EntityTypeCluster, core.ActionUpdated, c.ID, clusterURI(c.ID), now)
@@ -337,7 +337,7 @@ func (s *Server) deleteCluster(w http.ResponseWriter, r *http.Request) error {
 		if c.LifecycleState == core.ClusterDeleting || c.LifecycleState == core.ClusterDeleted {
 			return IncorrectState("dedicated AI cluster %s is %s already", c.ID, c.LifecycleState)
 		}
-		if ifm := r.Header.Get(HeaderIfMatch); ifm != "" && ifm != c.ETag {
+		if ifm := ifMatch(r); ifm != "" && ifm != c.ETag {
 			return PreconditionFailed("if-match %q does not match the cluster's etag", ifm)
 		}
 		n, err := tx.CountJobs(ctx, c.ID, core.JobQueued, core.JobRunning)
@@ -351,7 +351,7 @@ func (s *Server) deleteCluster(w http.ResponseWriter, r *http.Request) error {
 		c.LifecycleState = core.ClusterDeleting
 		c.LifecycleDetails = "deleting"
 		c.TimeUpdated = now
-		if err := tx.UpdateCluster(ctx, c, r.Header.Get(HeaderIfMatch)); err != nil {
+		if err := tx.UpdateCluster(ctx, c, ifMatch(r)); err != nil {
 			return fmt.Errorf("update cluster: %w", err)
 		}
 		wr = newWorkRequest(tenancy, c.CompartmentID, core.OpDeleteCluster, core.EntityTypeCluster, core.ActionInProgress, c.ID, clusterURI(c.ID), now)
@@ -397,12 +397,12 @@ func (s *Server) changeClusterCompartment(w http.ResponseWriter, r *http.Request
 		if err := checkCompartment(ctx, tx, tenancy, *b.CompartmentID, "compartmentId"); err != nil {
 			return err
 		}
-		if ifm := r.Header.Get(HeaderIfMatch); ifm != "" && ifm != c.ETag {
+		if ifm := ifMatch(r); ifm != "" && ifm != c.ETag {
 			return PreconditionFailed("if-match %q does not match the cluster's etag", ifm)
 		}
 		c.CompartmentID = *b.CompartmentID
 		c.TimeUpdated = s.now()
-		return tx.UpdateCluster(ctx, c, r.Header.Get(HeaderIfMatch))
+		return tx.UpdateCluster(ctx, c, ifMatch(r))
 	})
 	if err != nil {
 		return err

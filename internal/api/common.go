@@ -285,3 +285,12 @@ func validName(field, v string, max int) error {
 	}
 	return nil
 }
+
+// ifMatch returns the request's if-match etag; "*" (any) counts as none.
+func ifMatch(r *http.Request) string {
+	v := r.Header.Get(HeaderIfMatch)
+	if v == "*" {
+		return ""
+	}
+	return v
+}

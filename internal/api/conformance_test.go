@@ -652,6 +652,10 @@ func conformance(t *testing.T, s *servertest.Server) {
 		_, err = c.UpdateModel(ctx, generativeai.UpdateModelRequest{ModelId: custom.Id, IfMatch: common.String(`"old"`),
 			UpdateModelDetails: generativeai.UpdateModelDetails{Description: common.String("third")}})
 		svcErr(t, err, 412, "PreconditionFailed")
+		if _, err := c.UpdateModel(ctx, generativeai.UpdateModelRequest{ModelId: custom.Id, IfMatch: common.String("*"),
+			UpdateModelDetails: generativeai.UpdateModelDetails{Description: common.String("second")}}); err != nil {
+			t.Errorf("if-match *: %v", err)
+		}
 		resp, b := s.Do(t, "PUT", "/20231130/models/"+*custom.Id, []byte(`{"baseModelId":"x"}`), nil)
 		if resp.StatusCode != 400 || !strings.Contains(string(b), "baseModelId") {
 			t.Errorf("UpdateModel of baseModelId: %d %s", resp.StatusCode, b)

@@ -374,7 +374,7 @@ func (s *Server) updateModel(w http.ResponseWriter, r *http.Request) error {
 		if m.LifecycleState == core.ModelDeleting || m.LifecycleState == core.ModelDeleted {
 			return IncorrectState("model %s is %s", m.ID, m.LifecycleState)
 		}
-		if ifm := r.Header.Get(HeaderIfMatch); ifm != "" && ifm != m.ETag {
+		if ifm := ifMatch(r); ifm != "" && ifm != m.ETag {
 			return PreconditionFailed("if-match %q does not match the model's etag", ifm)
 		}
 		if b.DisplayName != nil {
@@ -396,7 +396,7 @@ func (s *Server) updateModel(w http.ResponseWriter, r *http.Request) error {
 			m.DefinedTags = b.DefinedTags
 		}
 		m.TimeUpdated = s.now()
-		if err := tx.UpdateModel(ctx, m, r.Header.Get(HeaderIfMatch)); err != nil {
+		if err := tx.UpdateModel(ctx, m, ifMatch(r)); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return Conflict("a model with displayName %q and version %q exists already in this tenancy", m.DisplayName, m.Version)
 			}
@@ -432,14 +432,14 @@ func (s *Server) deleteModel(w http.ResponseWriter, r *http.Request) error {
 		if m.LifecycleState == core.ModelDeleting || m.LifecycleState == core.ModelDeleted {
 			return IncorrectState("model %s is %s already", m.ID, m.LifecycleState)
 		}
-		if ifm := r.Header.Get(HeaderIfMatch); ifm != "" && ifm != m.ETag {
+		if ifm := ifMatch(r); ifm != "" && ifm != m.ETag {
 			return PreconditionFailed("if-match %q does not match the model's etag", ifm)
 		}
 		now := s.now()
 		m.LifecycleState = core.ModelDeleting
 		m.LifecycleDetails = "deleting"
 		m.TimeUpdated = now
-		if err := tx.UpdateModel(ctx, m, r.Header.Get(HeaderIfMatch)); err != nil {
+		if err := tx.UpdateModel(ctx, m, ifMatch(r)); err != nil {
 			return fmt.Errorf("update model: %w", err)
 		}
 		if j, err := tx.GetJob(ctx, JobID(JobFineTune, m.ID)); err == nil && (j.State == core.JobQueued || j.State == core.JobRunning) {
@@ -502,12 +502,12 @@ func (s *Server) changeModelCompartment(w http.ResponseWriter, r *http.Request) 
 		if err := checkCompartment(ctx, tx, tenancy, *b.CompartmentID, "compartmentId"); err != nil {
 			return err
 		}
-		if ifm := r.Header.Get(HeaderIfMatch); ifm != "" && ifm != m.ETag {
+		if ifm := ifMatch(r); ifm != "" && ifm != m.ETag {
 			return PreconditionFailed("if-match %q does not match the model's etag", ifm)
 		}
 		m.CompartmentID = *b.CompartmentID
 		m.TimeUpdated = s.now()
-		return tx.UpdateModel(ctx, m, r.Header.Get(HeaderIfMatch))
+		return tx.UpdateModel(ctx, m, ifMatch(r))
 	})
 	if err != nil {
 		return err
