@@ -198,6 +198,7 @@ type run struct {
 	lastDetails time.Time
 	perEpoch    int
 	epochs      int
+	restarted   bool // checkpoints were discarded once as not matching
 }
 
 func (r *run) run(ctx context.Context) (server.Artifacts, error) {
@@ -314,6 +315,19 @@ func (r *run) run(ctx context.Context) (server.Artifacts, error) {
 	}
 	r.details(ctx, "training")
 	res, err := train.RunModel(ctx, &base.Config, &base.Weights, tok, opt)
+	if errors.Is(err, train.ErrResumeMismatch) && !r.restarted && ctx.Err() == nil {
+		// Checkpoints of another configuration (a changed trainer or
+		// engine): start over, once, from a fresh base model.
+		r.log.Warn("checkpoint does not match the job; training from the start", "err", err)
+		r.progress.Log(ctx, "the checkpoint of an earlier attempt does not match this run; training from the start")
+		if rerr := os.RemoveAll(opt.CheckpointDir); rerr != nil {
+			return server.Artifacts{}, fmt.Errorf("fine-tuning: remove checkpoints: %w", rerr)
+		}
+		r.restarted = true
+		f.Close()
+		base.Close()
+		return r.run(ctx)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return server.Artifacts{}, err
@@ -529,7 +543,8 @@ func parseMetricStep(msg string) (int, bool) {
 func (r *run) loadLogged(ctx context.Context) error {
 	r.logged = map[int]bool{}
 	lr, ok := r.progress.(logReader)
-	if !ok {
+	if !ok || r.restarted {
+		// (After discarding a checkpoint every step is logged afresh.)
 		return nil
 	}
 	msgs, err := lr.LogMessages(ctx)
@@ -617,17 +632,26 @@ func (r *run) upload(ctx context.Context, dir string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("fine-tuning: read trained adapter: %w", err)
 	}
-	n := 0
+	var uploaded []string
 	for _, e := range ents {
 		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		if err := r.put(ctx, ns, filepath.Join(dir, e.Name()), server.ArtifactPrefix(m.ID)+e.Name()); err != nil {
-			return n, err
+		name := server.ArtifactPrefix(m.ID) + e.Name()
+		if err := r.put(ctx, ns, filepath.Join(dir, e.Name()), name); err != nil {
+			if ctx.Err() == nil {
+				// The job fails: leave no partial artifacts (a canceled
+				// job's are removed by DeleteModel, a shut-down job's are
+				// replaced by its next attempt).
+				for _, done := range uploaded {
+					_ = r.objs.DeleteObject(context.WithoutCancel(ctx), ns, server.ArtifactsBucket, done, "")
+				}
+			}
+			return len(uploaded), err
 		}
-		n++
+		uploaded = append(uploaded, name)
 	}
-	return n, nil
+	return len(uploaded), nil
 }
 
 func (r *run) put(ctx context.Context, ns, path, name string) error {
