@@ -537,3 +537,45 @@ func metricsJSON(t *testing.T, pts []client.MetricPoint) string {
 	}
 	return string(b)
 }
+
+// TestClusterQueue runs one job at a time on a one-unit cluster: the
+// second model waits ACCEPTED while the first trains, and trains once
+// the first is gone.
+func TestClusterQueue(t *testing.T) {
+	s, _ := startServer(t, nil)
+	ctx := context.Background()
+	c := s.GenAI
+	upload(t, s.ObjectStorage, s.Namespace, s.TenancyID, "train.jsonl", dataset(20))
+	cluster := createCluster(t, c, s.TenancyID, 1)
+	long, longWR := createModel(t, c, s.TenancyID, chatBase, cluster, s.Namespace, "train.jsonl", "long",
+		generativeai.LoraTrainingConfig{TotalTrainingEpochs: common.Int(100), TrainingBatchSize: common.Int(1)})
+	short, shortWR := createModel(t, c, s.TenancyID, chatBase, cluster, s.Namespace, "train.jsonl", "short",
+		generativeai.LoraTrainingConfig{TotalTrainingEpochs: common.Int(1), TrainingBatchSize: common.Int(4)})
+	deadline := time.Now().Add(time.Minute)
+	for !strings.HasPrefix(deref(getModel(t, c, long).LifecycleDetails), "epoch ") {
+		if time.Now().After(deadline) {
+			t.Fatal("the first model never started training")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(700 * time.Millisecond) // more than the runner's poll interval
+	r, err := c.GetWorkRequest(ctx, generativeai.GetWorkRequestRequest{WorkRequestId: &shortWR})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != generativeai.OperationStatusAccepted {
+		t.Errorf("second job on a one-unit cluster is %s while the first trains, want ACCEPTED", r.Status)
+	}
+	if _, err := c.DeleteModel(ctx, generativeai.DeleteModelRequest{ModelId: &long}); err != nil {
+		t.Fatal(err)
+	}
+	if wr := waitWR(t, c, longWR, 10*time.Second); wr.Status != generativeai.OperationStatusCanceled {
+		t.Errorf("first job %s after DeleteModel, want CANCELED", wr.Status)
+	}
+	if wr := waitWR(t, c, shortWR, time.Minute); wr.Status != generativeai.OperationStatusSucceeded {
+		t.Errorf("second job %s, want SUCCEEDED", wr.Status)
+	}
+	if m := getModel(t, c, short); m.LifecycleState != generativeai.ModelLifecycleStateActive {
+		t.Errorf("second model %s", m.LifecycleState)
+	}
+}

@@ -295,7 +295,7 @@ func (r *run) run(ctx context.Context) (server.Artifacts, error) {
 			Seed:                   seed,
 			Shuffle:                true,
 			CheckpointDir:          filepath.Join(r.work, checkpointsDir),
-			CheckpointEvery:        cmp(r.t.CheckpointEvery, DefaultCheckpointEvery),
+			CheckpointEvery:        orDefault(r.t.CheckpointEvery, DefaultCheckpointEvery),
 			Resume:                 true,
 			OnMetrics:              func(p train.Metrics) { r.onMetrics(ctx, p) },
 			OnProgress:             func(p train.Progress) { r.onProgress(ctx, p) },
@@ -357,7 +357,7 @@ func (r *run) run(ctx context.Context) (server.Artifacts, error) {
 	}, nil
 }
 
-func cmp(v, def int) int {
+func orDefault(v, def int) int {
 	if v > 0 {
 		return v
 	}
