@@ -281,6 +281,9 @@ func (n *NetOf[F]) attach() error {
 		if opt.LoRARank <= 0 {
 			return fmt.Errorf("%w: LoRA rank %d", ErrOptions, opt.LoRARank)
 		}
+		if !(opt.LoRAAlpha > 0) || math.IsInf(opt.LoRAAlpha, 0) {
+			return fmt.Errorf("%w: LoRA alpha %v must be positive", ErrOptions, opt.LoRAAlpha)
+		}
 		if !(opt.LoRADropout >= 0 && opt.LoRADropout < 1) {
 			return fmt.Errorf("%w: LoRA dropout %v not in [0, 1)", ErrOptions, opt.LoRADropout)
 		}

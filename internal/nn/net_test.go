@@ -355,7 +355,13 @@ func TestBadInput(t *testing.T) {
 	if _, err := New(cfg, w, Options{Method: LoRA}); !errors.Is(err, ErrOptions) {
 		t.Errorf("rank 0: %v", err)
 	}
-	if _, err := New(cfg, w, Options{Method: LoRA, LoRARank: 2, LoRATargets: []string{"qproj"}}); !errors.Is(err, ErrOptions) {
+	if _, err := New(cfg, w, Options{Method: LoRA, LoRARank: 2}); !errors.Is(err, ErrOptions) {
+		t.Errorf("alpha 0: %v", err)
+	}
+	if _, err := New(cfg, w, Options{Method: LoRA, LoRARank: 2, LoRAAlpha: 2, LoRADropout: 1}); !errors.Is(err, ErrOptions) {
+		t.Errorf("dropout 1: %v", err)
+	}
+	if _, err := New(cfg, w, Options{Method: LoRA, LoRARank: 2, LoRAAlpha: 2, LoRATargets: []string{"qproj"}}); !errors.Is(err, ErrOptions) {
 		t.Errorf("bad target: %v", err)
 	}
 	if _, err := New(cfg, w, Options{Method: Vanilla, NumLastLayers: 3}); !errors.Is(err, ErrOptions) {
