@@ -579,3 +579,20 @@ func TestClusterQueue(t *testing.T) {
 		t.Errorf("second model %s", m.LifecycleState)
 	}
 }
+
+// TestTooFewExamples fails a model whose dataset is valid but too small.
+func TestTooFewExamples(t *testing.T) {
+	s, _ := startServer(t, nil)
+	c := s.GenAI
+	upload(t, s.ObjectStorage, s.Namespace, s.TenancyID, "small.jsonl", dataset(4))
+	cluster := createCluster(t, c, s.TenancyID, 1)
+	id, wrID := createModel(t, c, s.TenancyID, chatBase, cluster, s.Namespace, "small.jsonl", "small", nil)
+	wr := waitWR(t, c, wrID, time.Minute)
+	d := deref(getModel(t, c, id).LifecycleDetails)
+	if wr.Status != generativeai.OperationStatusFailed || !strings.Contains(d, "4 valid example(s), at least 10 needed") || strings.Contains(d, "bad line") {
+		t.Errorf("work request %s, lifecycleDetails %q", wr.Status, d)
+	}
+	if errs := wrErrors(t, c, wrID); !slices.ContainsFunc(errs, func(e string) bool { return strings.Contains(e, "small.jsonl: 4 valid example(s)") }) {
+		t.Errorf("work request errors %q", errs)
+	}
+}

@@ -453,6 +453,9 @@ func (r *run) datasetFailure(ctx context.Context, de *train.DatasetError) error 
 		if de.Count > len(de.Lines) {
 			er.ReportError(ctx, CodeInvalidDataset, fmt.Sprintf("%s: %d more bad lines not listed", obj, de.Count-len(de.Lines)))
 		}
+		if de.TooFew {
+			er.ReportError(ctx, CodeInvalidDataset, fmt.Sprintf("%s: %d valid example(s), at least %d needed", obj, de.Examples, train.MinExamples))
+		}
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "invalid training dataset %s:", obj)
@@ -474,7 +477,9 @@ func (r *run) datasetFailure(ctx context.Context, de *train.DatasetError) error 
 		}
 		fmt.Fprintf(&b, " %d valid example(s), at least %d needed", de.Examples, train.MinExamples)
 	}
-	b.WriteString("; the work request errors list every bad line")
+	if de.Count > 0 {
+		b.WriteString("; the work request errors list every bad line")
+	}
 	return errors.New(b.String())
 }
 
