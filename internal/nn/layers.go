@@ -2,6 +2,7 @@ package nn
 
 import (
 	"math"
+	"math/bits"
 	"runtime"
 	"unsafe"
 
@@ -224,31 +225,38 @@ func LoRABackward[F Float](dx, da, db, du, dy, x, u, a, b []F, scale F, N, in, o
 }
 
 // DropoutMask fills mask with n keep-bits for dropout probability p: bit i
-// is set when element i survives. Each bit compares a 16-bit lane of a
-// counter-based hash of (key, i) with p (so p is honoured to 1/65536); the
-// mask is a pure function of (key, n, p), so a run can be replayed from
-// its RNG state. mask has (n+63)/64 words.
+// is set when element i survives. Each mask word is drawn from its own
+// stream (a splitmix64 hash of key and the word index seeds a wyrand
+// generator), and each bit compares a 15-bit lane of it with p, so p is
+// honoured to 1/32768. The mask is a pure function of (key, n, p): a run
+// can be replayed from its RNG state, whatever the thread count.
+// mask has (n+63)/64 words.
 func DropoutMask(mask []uint64, n int, p float64, key uint64) {
-	thresh := uint64(math.Round(p * 65536))
+	thresh := min(uint64(math.Round(p*32768)), 32767)
+	const hi = 0x8000800080008000
+	t4 := thresh * 0x0001000100010001
 	words := (n + 63) / 64
 	parallelChunks(words, 1024, func(w0, w1 int) {
 		for w := w0; w < w1; w++ {
-			var bits uint64
+			z := key + uint64(w)*0x9e3779b97f4a7c15
+			z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+			z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+			s := z ^ (z >> 31)
+			var keep uint64
 			for q := 0; q < 16; q++ {
-				z := key + uint64(w*16+q)*0x9e3779b97f4a7c15
-				z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-				z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-				z ^= z >> 31
-				for lane := 0; lane < 4; lane++ {
-					// Branch-free: 1 when the lane is ≥ thresh (lane − thresh does not borrow).
-					keep := ((z>>(16*lane))&0xffff-thresh)>>63 ^ 1
-					bits |= keep << (q*4 + lane)
-				}
+				s += 0xa0761d6478bd642f
+				h, l := bits.Mul64(s, s^0xe7037ed1a0b428db)
+				r := h ^ l
+				// Four 15-bit lanes at once: with the lane's top bit set, lane − t
+				// cannot borrow, and the top bit survives exactly when lane ≥ t.
+				d := ((r &^ hi) | hi) - t4
+				m := d & hi
+				keep |= ((m>>15 | m>>30 | m>>45 | m>>60) & 0xf) << (4 * q)
 			}
 			if rem := n - w*64; rem < 64 {
-				bits &= 1<<rem - 1
+				keep &= 1<<rem - 1
 			}
-			mask[w] = bits
+			mask[w] = keep
 		}
 	})
 }

@@ -355,3 +355,30 @@ func TestExp32(t *testing.T) {
 		t.Error("exp32 out of range")
 	}
 }
+
+// TestDropoutMaskStatistics checks the keep rate for several p and that
+// neighbouring bits are independent (pairs kept at rate (1−p)²).
+func TestDropoutMaskStatistics(t *testing.T) {
+	const n = 1 << 18
+	mask := make([]uint64, n/64)
+	for _, p := range []float64{0.05, 0.1, 0.5, 0.9} {
+		DropoutMask(mask, n, p, 7)
+		kept, pairs := 0, 0
+		bit := func(i int) bool { return mask[i>>6]&(1<<(i&63)) != 0 }
+		for i := 0; i < n; i++ {
+			if bit(i) {
+				kept++
+				if i+1 < n && bit(i+1) {
+					pairs++
+				}
+			}
+		}
+		q := 1 - p
+		if f := float64(kept) / n; math.Abs(f-q) > 0.005 {
+			t.Errorf("p=%v: kept %v, want %v", p, f, q)
+		}
+		if f := float64(pairs) / (n - 1); math.Abs(f-q*q) > 0.005 {
+			t.Errorf("p=%v: neighbouring pairs kept %v, want %v", p, f, q*q)
+		}
+	}
+}
