@@ -286,3 +286,43 @@ func TestShutdownResumesTraining(t *testing.T) {
 		t.Errorf("training resumed after a graceful shutdown is attempt %d, want 1", attempt)
 	}
 }
+
+// TestClusterGoneBeforeTraining: a job still queued on a cluster that is
+// deleted meanwhile (a CreateModel racing DeleteDedicatedAiCluster) fails
+// its model instead of training it.
+func TestClusterGoneBeforeTraining(t *testing.T) {
+	ctx := context.Background()
+	gt := newGateTrainer()
+	s := startServer(t, false, gt)
+	putDataset(t, s, "data", "train.jsonl")
+	ft := createCluster(t, s.GenAI, s.TenancyID, "ft", generativeai.DedicatedAiClusterTypeFineTuning, 1)
+	base := server.BaseModelID(server.DefaultBaseModelName)
+	create := func(name string) generativeai.CreateModelResponse {
+		d := modelDetails(s.TenancyID, base, *ft.Id, s.Namespace, "data", "train.jsonl", nil)
+		d.DisplayName = &name
+		r, err := s.GenAI.CreateModel(ctx, generativeai.CreateModelRequest{CreateModelDetails: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	first := create("first")
+	gt.waitStarted(t, *first.Id)
+	second := create("second")
+	// Mark the cluster DELETING behind the API's back, as the racing
+	// delete would have.
+	c, err := s.Server.Store.GetCluster(ctx, *ft.Id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.LifecycleState = core.ClusterDeleting
+	if err := s.Server.Store.UpdateCluster(ctx, c, ""); err != nil {
+		t.Fatal(err)
+	}
+	close(gt.gate(*first.Id))
+	m := waitModelState(t, s.GenAI, *second.Id, generativeai.ModelLifecycleStateFailed)
+	if !strings.Contains(deref(m.LifecycleDetails), "deleted") {
+		t.Errorf("model on a deleted cluster: %q", deref(m.LifecycleDetails))
+	}
+	gt.notStarted(t, 200*time.Millisecond)
+}

@@ -323,7 +323,19 @@ func (w *workers) fineTune(ctx context.Context, j *core.Job) error {
 	}
 	base, ok := w.catalog.Get(m.BaseModelID)
 	var art Artifacts
+	clusterGone := false
+	if m.FineTuneDetails != nil {
+		// DeleteDedicatedAiCluster refuses a cluster with jobs, but a
+		// CreateModel racing it may still have queued one.
+		c, cerr := w.st.GetCluster(ctx, m.FineTuneDetails.DedicatedAiClusterID)
+		if cerr != nil && !errors.Is(cerr, store.ErrNotFound) {
+			return fmt.Errorf("get cluster of model %s: %w", m.ID, cerr)
+		}
+		clusterGone = cerr != nil || c.LifecycleState == core.ClusterDeleting || c.LifecycleState == core.ClusterDeleted
+	}
 	switch {
+	case clusterGone:
+		err = fmt.Errorf("dedicated AI cluster %s was deleted before training started", m.FineTuneDetails.DedicatedAiClusterID)
 	case !ok:
 		err = fmt.Errorf("base model %s is no longer in this server's catalog", m.BaseModelID)
 	case w.trainer == nil:
