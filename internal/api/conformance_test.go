@@ -785,6 +785,29 @@ func conformance(t *testing.T, s *servertest.Server) {
 		}
 		_, err = c.GetWorkRequest(ctx, generativeai.GetWorkRequestRequest{WorkRequestId: common.String("ocid1.generativeaiworkrequest.oc1..none")})
 		svcErr(t, err, 404, "NotAuthorizedOrNotFound")
+		// Logs page like every list.
+		var msgs []string
+		var page *string
+		for i := 0; ; i++ {
+			lg, err := c.ListWorkRequestLogs(ctx, generativeai.ListWorkRequestLogsRequest{WorkRequestId: w.Id, Limit: common.Int(1), Page: page})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(lg.Items) > 1 {
+				t.Fatalf("logs limit 1 answered %d", len(lg.Items))
+			}
+			for _, l := range lg.Items {
+				msgs = append(msgs, *l.Message)
+			}
+			if lg.OpcNextPage == nil || i > 20 {
+				break
+			}
+			page = lg.OpcNextPage
+		}
+		all, err := c.ListWorkRequestLogs(ctx, generativeai.ListWorkRequestLogsRequest{WorkRequestId: w.Id})
+		if err != nil || len(all.Items) != len(msgs) || len(msgs) < 2 {
+			t.Errorf("paged %d log lines, one page has %d (%v)", len(msgs), len(all.Items), err)
+		}
 	})
 
 	t.Run("TenancyIsolation", func(t *testing.T) {
