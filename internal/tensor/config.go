@@ -137,13 +137,19 @@ func ConfigFromEnv() (Config, error) {
 
 var defaultConfig = sync.OnceValue(func() Config {
 	c, err := ConfigFromEnv()
-	if err != nil {
-		c = Config{}.Resolve()
-		if n, err2 := strconv.Atoi(os.Getenv("GANTRY_THREADS")); err2 == nil && n > 0 {
-			c.Threads = n
-		}
-		slog.Warn("tensor: ignoring kernel environment", "err", err, "kernel", c.Kernel, "threads", c.Threads)
+	if err == nil {
+		return c
 	}
+	// Keep whichever half of the environment is valid.
+	c = Config{}
+	if k, err := ParseKernel(os.Getenv("GANTRY_KERNEL")); err == nil && k.Available() {
+		c.Kernel = k
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(os.Getenv("GANTRY_THREADS"))); err == nil && n > 0 {
+		c.Threads = n
+	}
+	c = c.Resolve()
+	slog.Warn("tensor: ignoring invalid kernel environment", "err", err, "kernel", c.Kernel, "threads", c.Threads)
 	return c
 })
 
