@@ -251,3 +251,35 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Fatal("negative threads: no error")
 	}
 }
+
+// TestSgemmRandomShapes draws shapes, strides, transposes, alpha, beta and
+// thread counts at random (fixed seed) to reach block-edge combinations the
+// table misses: m across MC, n across NC, k across KC.
+func TestSgemmRandomShapes(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	dim := func(max int) int {
+		if r.IntN(4) == 0 {
+			return 1 + r.IntN(3)
+		}
+		return 1 + r.IntN(max)
+	}
+	for i := 0; i < 40; i++ {
+		tc := gemmCase{
+			transA: r.IntN(2) == 0, transB: r.IntN(2) == 0,
+			m: dim(400), n: dim(1100), k: dim(600),
+			alpha: float32(r.NormFloat64()), beta: []float32{0, 1, float32(r.NormFloat64())}[r.IntN(3)],
+			padA: r.IntN(3), padB: r.IntN(3), padC: r.IntN(3),
+		}
+		if tc.m*tc.n*tc.k > 30_000_000 {
+			tc.n = 30_000_000 / (tc.m * tc.k)
+			tc.n = max(tc.n, 1)
+		}
+		f := newGemmFixture(tc, uint64(100+i))
+		for _, kern := range AvailableKernels() {
+			threads := 1 + r.IntN(4)
+			c := append([]float32(nil), f.c0...)
+			Config{Kernel: kern, Threads: threads}.Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, f.a, f.lda, f.b, f.ldb, tc.beta, c, f.ldc)
+			f.check(t, fmt.Sprintf("%v/threads=%d", kern, threads), c)
+		}
+	}
+}
