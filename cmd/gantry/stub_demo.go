@@ -1,7 +1,0 @@
-package main
-
-// Stubs for subcommands that have not landed yet; the change that
-// implements one deletes its line here (and this file when empty).
-var (
-	runDemo = notYet("runDemo")
-)
