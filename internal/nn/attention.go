@@ -21,7 +21,16 @@ const attnBlock = 64
 type AttentionShape struct {
 	B, T, H, KV, D int
 	Lengths        []int
+	Window         int // sliding window: query t sees keys s with t − s < Window; 0 means all s ≤ t
 	Threads        int // goroutines; 0 means GOMAXPROCS
+}
+
+// keyStart is the first key position query t may attend to.
+func (s *AttentionShape) keyStart(t int) int {
+	if s.Window > 0 {
+		return max(0, t-s.Window+1)
+	}
+	return 0
 }
 
 func (s *AttentionShape) length(b int) int {
@@ -78,7 +87,8 @@ func parallelFor(n, threads int, f func(item, worker int)) {
 // AttentionForward computes causal softmax attention, out = softmax(q·kᵀ/√D)·v
 // per sequence and head, tile by tile: query rows in blocks of attnBlock,
 // each against keys 0..(block end) only (blocks above the diagonal are
-// never computed).
+// never computed), or with a sliding window only the keys some row of the
+// block can see.
 //
 // q, out [B·T, H·D]; k, v [B·T, KV·D] (row b·T+t, head h at columns h·D..);
 // lse [B, H, T] receives each row's log-sum-exp of scaled scores for the
@@ -97,27 +107,30 @@ func AttentionForward[F Float](out, lse, q, k, v []F, s AttentionShape, scratch 
 		for h := kvh * group; h < (kvh+1)*group; h++ {
 			for i0 := 0; i0 < L; i0 += attnBlock {
 				i1 := min(i0+attnBlock, L)
-				rows := i1 - i0
+				k0 := s.keyStart(i0) // keys k0..i1−1 cover every row of the tile
+				rows, n := i1-i0, i1-k0
 				qo := (b*T+i0)*HD + h*D
-				ko := b*T*KVD + kvh*D
-				// P[rows, i1] = scale · Q[i0:i1]·K[0:i1]ᵀ
-				gemm1(false, true, rows, i1, D, scale, q[qo:], HD, k[ko:], KVD, 0, P, i1)
+				ko := (b*T+k0)*KVD + kvh*D
+				// P[rows, n] = scale · Q[i0:i1]·K[k0:i1]ᵀ
+				gemm1(false, true, rows, n, D, scale, q[qo:], HD, k[ko:], KVD, 0, P, n)
 				for r := 0; r < rows; r++ {
 					t := i0 + r
-					p := P[r*i1 : (r+1)*i1]
-					m := p[0]
-					for _, x := range p[1 : t+1] {
+					p := P[r*n : (r+1)*n]
+					lo, hi := s.keyStart(t)-k0, t-k0+1 // the row's keys, within the tile
+					m := p[lo]
+					for _, x := range p[lo:hi] {
 						m = max(m, x)
 					}
-					sum := expSub(p[:t+1], m)
+					sum := expSub(p[lo:hi], m)
 					inv := F(1 / sum)
-					for j := 0; j <= t; j++ {
+					for j := lo; j < hi; j++ {
 						p[j] *= inv
 					}
-					clear(p[t+1:])
+					clear(p[:lo])
+					clear(p[hi:])
 					lse[(b*H+h)*T+t] = m + F(math.Log(sum))
 				}
-				gemm1(false, false, rows, D, i1, 1, P, i1, v[ko:], KVD, 0, out[qo:], HD)
+				gemm1(false, false, rows, D, n, 1, P, n, v[ko:], KVD, 0, out[qo:], HD)
 			}
 			for t := L; t < T; t++ {
 				clear(out[(b*T+t)*HD+h*D : (b*T+t)*HD+(h+1)*D])
@@ -150,30 +163,35 @@ func AttentionBackward[F Float](dq, dk, dv, dout, q, k, v, out, lse []F, s Atten
 		for h := kvh * group; h < (kvh+1)*group; h++ {
 			for i0 := 0; i0 < L; i0 += attnBlock {
 				i1 := min(i0+attnBlock, L)
-				rows := i1 - i0
+				k0 := s.keyStart(i0)
+				rows, n := i1-i0, i1-k0
 				qo := (b*T+i0)*HD + h*D
-				gemm1(false, true, rows, i1, D, scale, q[qo:], HD, k[ko:], KVD, 0, P, i1)
-				gemm1(false, true, rows, i1, D, 1, dout[qo:], HD, v[ko:], KVD, 0, dP, i1)
+				kt := ko + k0*KVD
+				gemm1(false, true, rows, n, D, scale, q[qo:], HD, k[kt:], KVD, 0, P, n)
+				gemm1(false, true, rows, n, D, 1, dout[qo:], HD, v[kt:], KVD, 0, dP, n)
 				for r := 0; r < rows; r++ {
 					t := i0 + r
-					p, dp := P[r*i1:(r+1)*i1], dP[r*i1:(r+1)*i1]
+					p, dp := P[r*n:(r+1)*n], dP[r*n:(r+1)*n]
+					lo, hi := s.keyStart(t)-k0, t-k0+1
 					l := lse[(b*H+h)*T+t]
 					var dsum F
 					o, do := out[qo+r*HD:qo+r*HD+D], dout[qo+r*HD:qo+r*HD+D]
 					for j := range o {
 						dsum += o[j] * do[j]
 					}
-					expSub(p[:t+1], l)
-					for j := 0; j <= t; j++ {
+					expSub(p[lo:hi], l)
+					for j := lo; j < hi; j++ {
 						dp[j] = p[j] * (dp[j] - dsum)
 					}
-					clear(p[t+1:])
-					clear(dp[t+1:])
+					clear(p[:lo])
+					clear(p[hi:])
+					clear(dp[:lo])
+					clear(dp[hi:])
 				}
 				// dq rows are owned by this tile; dk, dv accumulate over tiles and heads.
-				gemm1(false, false, rows, D, i1, scale, dP, i1, k[ko:], KVD, 0, dq[qo:], HD)
-				gemm1(true, false, i1, D, rows, scale, dP, i1, q[qo:], HD, 1, dk[ko:], KVD)
-				gemm1(true, false, i1, D, rows, 1, P, i1, dout[qo:], HD, 1, dv[ko:], KVD)
+				gemm1(false, false, rows, D, n, scale, dP, n, k[kt:], KVD, 0, dq[qo:], HD)
+				gemm1(true, false, n, D, rows, scale, dP, n, q[qo:], HD, 1, dk[kt:], KVD)
+				gemm1(true, false, n, D, rows, 1, P, n, dout[qo:], HD, 1, dv[kt:], KVD)
 			}
 			for t := L; t < T; t++ {
 				clear(dq[(b*T+t)*HD+h*D : (b*T+t)*HD+(h+1)*D])

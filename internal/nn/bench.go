@@ -3,12 +3,12 @@ package nn
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,45 +17,29 @@ import (
 	"github.com/gantryml/gantry/internal/tensor"
 )
 
-// benchPresets are the model shapes BenchTrain knows. internal/model has no
-// preset table yet, so this one is private; the shapes follow the public
-// config.json files of the models named.
-var benchPresets = map[string]model.Config{
-	"tiny": {
-		ModelType: "llama", HiddenSize: 64, IntermediateSize: 172, NumHiddenLayers: 2,
-		NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: 512, MaxPositionEmbeddings: 2048,
-		RMSNormEps: 1e-5, RopeTheta: 10000, TieWordEmbeddings: true, HiddenAct: "silu",
-	},
-	"smollm2-135m": {
-		ModelType: "llama", HiddenSize: 576, IntermediateSize: 1536, NumHiddenLayers: 30,
-		NumAttentionHeads: 9, NumKeyValueHeads: 3, VocabSize: 49152, MaxPositionEmbeddings: 8192,
-		RMSNormEps: 1e-5, RopeTheta: 100000, TieWordEmbeddings: true, HiddenAct: "silu",
-	},
-	"smollm2-360m": {
-		ModelType: "llama", HiddenSize: 960, IntermediateSize: 2560, NumHiddenLayers: 32,
-		NumAttentionHeads: 15, NumKeyValueHeads: 5, VocabSize: 49152, MaxPositionEmbeddings: 8192,
-		RMSNormEps: 1e-5, RopeTheta: 100000, TieWordEmbeddings: true, HiddenAct: "silu",
-	},
-	"llama-3.2-1b": {
-		ModelType: "llama", HiddenSize: 2048, IntermediateSize: 8192, NumHiddenLayers: 16,
-		NumAttentionHeads: 32, NumKeyValueHeads: 8, HeadDim: 64, VocabSize: 128256, MaxPositionEmbeddings: 131072,
-		RMSNormEps: 1e-5, RopeTheta: 500000, TieWordEmbeddings: true, HiddenAct: "silu",
-		RopeScaling: &model.RopeScaling{RopeType: "llama3", Factor: 32, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositionEmbeddings: 8192},
-	},
-}
+// BenchPresets lists the preset names BenchTrain accepts (internal/model's
+// presets), sorted.
+func BenchPresets() []string { return model.Presets() }
 
-// BenchPresets lists the preset names BenchTrain accepts, sorted.
-func BenchPresets() []string {
-	names := make([]string, 0, len(benchPresets))
-	for k := range benchPresets {
-		names = append(names, k)
+// presetConfig returns the parsed config of a model preset.
+func presetConfig(name string) (*model.Config, error) {
+	m, err := model.PresetConfig(name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrOptions, err)
 	}
-	slices.Sort(names)
-	return names
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("preset %s: %w", name, err)
+	}
+	cfg, err := model.ParseConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("preset %s: %w", name, err)
+	}
+	return &cfg, nil
 }
 
-// RandomWeights returns weights of cfg's shape drawn from N(0, 0.02²) for
-// matrices and biases and 1 + N(0, 0.02²) for norms, from seed. The LM head
+// RandomWeights returns weights of cfg's shape (with the biases its
+// architecture has) drawn from N(0, 0.02²) for matrices and biases and 1 + N(0, 0.02²) for norms, from seed. The LM head
 // shares the embedding when cfg ties them.
 func RandomWeights(cfg *model.Config, seed uint64) *model.Weights {
 	rng := rand.New(rand.NewPCG(seed, 0x77656967687473))
@@ -79,12 +63,12 @@ func RandomWeights(cfg *model.Config, seed uint64) *model.Weights {
 		return l
 	}
 	w := &model.Weights{Embed: fill(cfg.VocabSize*C, 0)}
+	qkv, ob, mb := cfg.QKVBias(), cfg.OBias(), cfg.MLPBias
 	for range cfg.NumHiddenLayers {
-		ab := cfg.AttentionBias
 		w.Layers = append(w.Layers, model.Layer{
 			InputNorm: fill(C, 1), PostAttnNorm: fill(C, 1),
-			Q: lin(H*D, C, ab), K: lin(KV*D, C, ab), V: lin(KV*D, C, ab), O: lin(C, H*D, false),
-			Gate: lin(I, C, false), Up: lin(I, C, false), Down: lin(C, I, false),
+			Q: lin(H*D, C, qkv), K: lin(KV*D, C, qkv), V: lin(KV*D, C, qkv), O: lin(C, H*D, ob),
+			Gate: lin(I, C, mb), Up: lin(I, C, mb), Down: lin(C, I, mb),
 		})
 	}
 	w.Norm = fill(C, 1)
@@ -132,9 +116,9 @@ type BenchResult struct {
 // full-length sequences after one warm-up step. Threads > 0 sets
 // GOMAXPROCS for the process.
 func BenchTrain(ctx context.Context, o BenchOptions) (BenchResult, error) {
-	cfg, ok := benchPresets[o.Preset]
-	if !ok {
-		return BenchResult{}, fmt.Errorf("%w: unknown preset %q (want one of %v)", ErrOptions, o.Preset, BenchPresets())
+	cfg, err := presetConfig(o.Preset)
+	if err != nil {
+		return BenchResult{}, err
 	}
 	if o.Seq <= 0 || o.Batch <= 0 || o.Steps <= 0 {
 		return BenchResult{}, fmt.Errorf("%w: seq %d, batch %d, steps %d must be positive", ErrOptions, o.Seq, o.Batch, o.Steps)
@@ -147,8 +131,8 @@ func BenchTrain(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	if o.Method == Vanilla {
 		opt.NumLastLayers = o.NumLastLayers
 	}
-	w := RandomWeights(&cfg, 1)
-	net, err := New(&cfg, w, opt)
+	w := RandomWeights(cfg, 1)
+	net, err := New(cfg, w, opt)
 	if err != nil {
 		return BenchResult{}, err
 	}

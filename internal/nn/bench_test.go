@@ -14,9 +14,12 @@ import (
 // benchStep times one training step (ZeroGrad, ForwardBackward, AdamW) of
 // a preset's shape and reports tokens/s and achieved GFLOP/s.
 func benchStep(b *testing.B, preset string, method Method, B, T int) {
-	cfg := benchPresets[preset]
-	w := RandomWeights(&cfg, 1)
-	n, err := New(&cfg, w, Options{Method: method, LoRARank: 8, LoRAAlpha: 8, LoRADropout: 0.1, Seed: 1})
+	cfg, err := presetConfig(preset)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := RandomWeights(cfg, 1)
+	n, err := New(cfg, w, Options{Method: method, LoRARank: 8, LoRAAlpha: 8, LoRADropout: 0.1, Seed: 1})
 	if err != nil {
 		b.Fatal(err)
 	}

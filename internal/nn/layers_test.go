@@ -239,17 +239,20 @@ func TestAttentionGrad(t *testing.T) {
 		B, T, H, KV int
 		lengths     []int
 		threads     int
+		window      int
 	}{
-		{"mha one tile", 1, 6, 2, 2, nil, 1},
-		{"gqa two tiles padded", 2, 70, 4, 2, []int{70, 37}, 2},
-		{"mqa empty sequence", 2, 9, 3, 1, []int{9, 0}, 3},
+		{"mha one tile", 1, 6, 2, 2, nil, 1, 0},
+		{"gqa two tiles padded", 2, 70, 4, 2, []int{70, 37}, 2, 0},
+		{"mqa empty sequence", 2, 9, 3, 1, []int{9, 0}, 3, 0},
+		{"sliding window 5", 2, 9, 2, 1, []int{9, 7}, 2, 5},
+		{"sliding window 50 over tiles", 1, 140, 2, 2, []int{131}, 2, 50},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(10, 1))
 			D := 4
 			N := c.B * c.T
-			s := AttentionShape{B: c.B, T: c.T, H: c.H, KV: c.KV, D: D, Lengths: c.lengths, Threads: c.threads}
+			s := AttentionShape{B: c.B, T: c.T, H: c.H, KV: c.KV, D: D, Lengths: c.lengths, Threads: c.threads, Window: c.window}
 			q, k, v := randVec(r, N*c.H*D, 1), randVec(r, N*c.KV*D, 1), randVec(r, N*c.KV*D, 1)
 			R := randVec(r, N*c.H*D, 1)
 			out, lse := make([]float64, N*c.H*D), make([]float64, c.B*c.H*c.T)
@@ -271,7 +274,8 @@ func TestAttentionGrad(t *testing.T) {
 	}
 }
 
-// naiveAttention is the textbook version: full score matrix, -inf mask.
+// naiveAttention is the textbook version: full score matrix, −inf mask
+// (causal, and the sliding window when set).
 func naiveAttention(q, k, v []float64, s AttentionShape) []float64 {
 	B, T, H, KV, D := s.B, s.T, s.H, s.KV, s.D
 	out := make([]float64, B*T*H*D)
@@ -285,6 +289,9 @@ func naiveAttention(q, k, v []float64, s AttentionShape) []float64 {
 				m := math.Inf(-1)
 				for j := 0; j <= t; j++ {
 					sc[j] = dot64(qi, k[(b*T+j)*KV*D+kh*D:][:D]) / math.Sqrt(float64(D))
+					if s.Window > 0 && t-j >= s.Window {
+						sc[j] = math.Inf(-1)
+					}
 					m = math.Max(m, sc[j])
 				}
 				var sum float64

@@ -139,6 +139,7 @@ type NetOf[F Float] struct {
 	params                 []*ParamOf[F]
 	invFreq                []float64
 	lowest                 int // lowest layer the backward reaches
+	window                 int // sliding attention window, 0 for none
 	seed, step             uint64
 	bB, bT                 int // shape the buffers below are sized for
 	cos, sin               []F
@@ -189,7 +190,7 @@ func NewOf[F Float](cfg *model.Config, w *model.Weights, opt Options) (*NetOf[F]
 		opt: opt, eps: cfg.RMSNormEps,
 		C: cfg.HiddenSize, I: cfg.IntermediateSize, H: cfg.NumAttentionHeads, KV: cfg.NumKeyValueHeads,
 		D: cfg.Dim(), V: cfg.VocabSize, L: cfg.NumHiddenLayers,
-		seed: opt.Seed,
+		seed: opt.Seed, window: cfg.Window(),
 	}
 	if n.KV == 0 {
 		n.KV = n.H
@@ -513,7 +514,7 @@ func (n *NetOf[F]) ensure(B, T int) {
 }
 
 func (n *NetOf[F]) attnShape(lengths []int) AttentionShape {
-	return AttentionShape{B: n.bB, T: n.bT, H: n.H, KV: n.KV, D: n.D, Lengths: lengths, Threads: n.opt.Threads}
+	return AttentionShape{B: n.bB, T: n.bT, H: n.H, KV: n.KV, D: n.D, Lengths: lengths, Window: n.window, Threads: n.opt.Threads}
 }
 
 // dropKey is the dropout mask key of linear i in layer l at the current step.
@@ -763,7 +764,7 @@ func (n *NetOf[F]) Evaluate(ctx context.Context, b *Batch) (lossSum float64, cor
 // shapes m×k and k×n; elementwise work (norms, RoPE, softmax, SwiGLU) is
 // not counted. Forward: every projection 2·N·in·out (N = B·T rows, padding
 // included since it is computed), LoRA 2·N·r·(in+out), attention 2·D per
-// (query, key ≤ query) pair for q·kᵀ and again for P·v, the LM head
+// (query, visible key) pair for q·kᵀ and again for P·v, the LM head
 // 2·M·V·C (M loss-bearing rows). Backward: the LM head input gradient
 // 2·M·V·C; in each block the backward reaches, 2·N·in·out per projection
 // input gradient that is needed, the same again per vanilla weight
@@ -777,7 +778,13 @@ func (n *NetOf[F]) StepFLOPs(b *Batch) float64 {
 		if b.Lengths != nil {
 			L = b.Lengths[s]
 		}
-		pairs += float64(L) * float64(L+1) / 2
+		for t := 0; t < L; t++ {
+			if n.window > 0 {
+				pairs += float64(min(t+1, n.window))
+			} else {
+				pairs += float64(t + 1)
+			}
+		}
 	}
 	M := 0
 	for _, t := range b.Targets {

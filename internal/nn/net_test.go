@@ -141,7 +141,7 @@ func TestParamNames(t *testing.T) {
 			"base_model.model.model.layers.0.self_attn.k_proj.ia3_l",
 			"base_model.model.model.layers.1.mlp.down_proj.ia3_l",
 		}},
-		{Options{Method: Vanilla, NumLastLayers: 1}, 2 + 7 + 3 + 1, []string{
+		{Options{Method: Vanilla, NumLastLayers: 1}, 2 + 7 + 4 + 1, []string{ // Llama attention_bias: q, k, v and o biases
 			"model.layers.1.input_layernorm.weight",
 			"model.layers.1.self_attn.q_proj.bias",
 			"model.layers.1.mlp.up_proj.weight",

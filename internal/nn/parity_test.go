@@ -35,7 +35,8 @@ func writeModelDir(t *testing.T, dir string, cfg *model.Config, w *model.Weights
 		t.Fatal(err)
 	}
 	conf := map[string]any{
-		"architectures": []string{"LlamaForCausalLM"}, "model_type": "llama",
+		"architectures": cfg.Architectures, "model_type": cfg.ModelType,
+		"sliding_window": cfg.SlidingWindow, "use_sliding_window": cfg.UseSlidingWindow, "mlp_bias": cfg.MLPBias,
 		"hidden_size": cfg.HiddenSize, "intermediate_size": cfg.IntermediateSize,
 		"num_hidden_layers": cfg.NumHiddenLayers, "num_attention_heads": cfg.NumAttentionHeads,
 		"num_key_value_heads": cfg.NumKeyValueHeads, "vocab_size": cfg.VocabSize,
@@ -79,8 +80,9 @@ func writeModelDir(t *testing.T, dir string, cfg *model.Config, w *model.Weights
 }
 
 // parityModel is a small Llama with GQA whose weights carry real gradients.
-func parityModel(bias, tied bool) (*model.Config, *model.Weights) {
+func parityModel(arch string, window int, bias, tied bool) (*model.Config, *model.Weights) {
 	cfg := &model.Config{
+		Architectures: []string{arch}, SlidingWindow: window, UseSlidingWindow: window > 0,
 		ModelType: "llama", HiddenSize: 32, IntermediateSize: 48, NumHiddenLayers: 2,
 		NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: 61, MaxPositionEmbeddings: 128,
 		RMSNormEps: 1e-5, RopeTheta: 10000, TieWordEmbeddings: tied, AttentionBias: bias, HiddenAct: "silu",
@@ -108,20 +110,26 @@ func parityModel(bias, tied bool) (*model.Config, *model.Weights) {
 func TestPyTorchParity(t *testing.T) {
 	py := torchPython(t)
 	const steps, lr, wd = 5, 1e-2, 0.01
+	const llama, mistral, qwen2 = "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"
 	cases := []struct {
 		name       string
+		arch       string
+		window     int
 		bias, tied bool
 		opt        Options
 	}{
-		{"lora", true, true, Options{Method: LoRA, LoRARank: 4, LoRAAlpha: 8, Seed: 1}},
-		{"lora-untied", false, false, Options{Method: LoRA, LoRARank: 2, LoRAAlpha: 1, LoRATargets: []string{"q_proj", "v_proj", "up_proj"}, Seed: 2}},
-		{"tfew", false, false, Options{Method: TFew}},
-		{"vanilla", true, false, Options{Method: Vanilla, NumLastLayers: 1}},
+		{"lora", llama, 0, true, true, Options{Method: LoRA, LoRARank: 4, LoRAAlpha: 8, Seed: 1}},
+		{"lora-untied", llama, 0, false, false, Options{Method: LoRA, LoRARank: 2, LoRAAlpha: 1, LoRATargets: []string{"q_proj", "v_proj", "up_proj"}, Seed: 2}},
+		{"lora-mistral-window", mistral, 4, false, false, Options{Method: LoRA, LoRARank: 3, LoRAAlpha: 6, Seed: 3}},
+		{"tfew", llama, 0, false, false, Options{Method: TFew}},
+		{"tfew-qwen2", qwen2, 0, false, true, Options{Method: TFew}},
+		{"vanilla", llama, 0, true, false, Options{Method: Vanilla, NumLastLayers: 1}},
+		{"vanilla-qwen2", qwen2, 0, false, true, Options{Method: Vanilla, NumLastLayers: 1}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			cfg, w := parityModel(c.bias, c.tied)
+			cfg, w := parityModel(c.arch, c.window, c.bias, c.tied)
 			writeModelDir(t, filepath.Join(dir, "model"), cfg, w)
 			n, err := New(cfg, w, c.opt)
 			if err != nil {
