@@ -202,6 +202,8 @@ func NewOf[F Float](cfg *model.Config, w *model.Weights, opt Options) (*NetOf[F]
 		return nil, fmt.Errorf("%w: %d attention heads not a multiple of %d key/value heads", ErrWeights, n.H, n.KV)
 	case n.D%2 != 0:
 		return nil, fmt.Errorf("%w: odd head dimension %d", ErrWeights, n.D)
+	case cfg.HiddenAct != "" && cfg.HiddenAct != "silu" && cfg.HiddenAct != "swish":
+		return nil, fmt.Errorf("%w: hidden_act %q (only silu is supported)", ErrWeights, cfg.HiddenAct)
 	case len(w.Layers) != n.L:
 		return nil, fmt.Errorf("%w: %d layers, config says %d", ErrWeights, len(w.Layers), n.L)
 	}

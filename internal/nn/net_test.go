@@ -367,6 +367,11 @@ func TestBadInput(t *testing.T) {
 	if _, err := New(cfg, w, Options{Method: Vanilla, NumLastLayers: 3}); !errors.Is(err, ErrOptions) {
 		t.Errorf("too many layers: %v", err)
 	}
+	gelu := *cfg
+	gelu.HiddenAct = "gelu"
+	if _, err := New(&gelu, w, Options{Method: TFew}); !errors.Is(err, ErrWeights) {
+		t.Errorf("gelu: %v", err)
+	}
 	short := *w
 	short.Layers = slices.Clone(w.Layers)
 	short.Layers[1].Up.W = short.Layers[1].Up.W[:10]
