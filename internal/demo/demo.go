@@ -430,11 +430,16 @@ func watch(ctx context.Context, c *client.Client, modelID, wrID string, opt Opti
 	havePending := false
 	pct := float32(0)
 	drawn := false
+	status := ""
 	draw := func() {
 		const width = 30
 		fill := int(float32(width) * pct / 100)
-		fmt.Fprintf(out, "\r[%s%s] %3.0f%%  epoch %d/%d  step %d  loss %.4f ", strings.Repeat("=", fill), strings.Repeat(" ", width-fill),
-			pct, lastPt.Epoch, opt.Epochs, lastPt.Step, lastPt.TrainLoss)
+		bar := strings.Repeat("=", fill) + strings.Repeat(" ", width-fill)
+		if lastPt.Step == 0 {
+			fmt.Fprintf(out, "\r[%s] %3.0f%%  %s ", bar, pct, strings.ToLower(status))
+		} else {
+			fmt.Fprintf(out, "\r[%s] %3.0f%%  epoch %d/%d  step %d  loss %.4f ", bar, pct, lastPt.Epoch, opt.Epochs, lastPt.Step, lastPt.TrainLoss)
+		}
 		drawn = true
 	}
 	printPoint := func(p client.MetricPoint) {
@@ -458,6 +463,7 @@ func watch(ctx context.Context, c *client.Client, modelID, wrID string, opt Opti
 			if wr.PercentComplete != nil {
 				pct = *wr.PercentComplete
 			}
+			status = string(wr.Status)
 			msgs, err := logMessages(ctx, c.GenAI, wrID)
 			if err != nil {
 				return nil, 0, err
