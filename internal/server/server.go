@@ -21,6 +21,7 @@ import (
 
 	"github.com/gantryml/gantry/internal/api"
 	"github.com/gantryml/gantry/internal/auth"
+	"github.com/gantryml/gantry/internal/basemodel"
 	"github.com/gantryml/gantry/internal/jobs"
 	"github.com/gantryml/gantry/internal/model"
 	"github.com/gantryml/gantry/internal/objectstore"
@@ -47,7 +48,7 @@ type Config struct {
 	Trainer Trainer
 	// InstallDefaultBaseModel writes the built-in base model into a
 	// directory on first start when the catalog is empty; nil means
-	// InstallTinyBaseModel.
+	// basemodel.Install (the model `gantry demo` uses).
 	InstallDefaultBaseModel func(ctx context.Context, dir string) error
 	// RateLimit is the requests per second each tenancy may make
 	// (DefaultRateLimit when zero, no limit when negative), with bursts of
@@ -66,8 +67,9 @@ type Config struct {
 const (
 	DefaultListen  = "127.0.0.1:8080"
 	DefaultDataDir = "./gantry-data"
-	// DefaultBaseModelName is the catalog directory of the built-in base model.
-	DefaultBaseModelName = "gantry-tiny"
+	// DefaultBaseModelName is the catalog directory of the built-in base
+	// model, the one `gantry demo` uses.
+	DefaultBaseModelName = basemodel.DisplayName
 )
 
 // Server is an opened Gantry deployment, ready to Serve.
@@ -141,7 +143,7 @@ func (s *Server) init(ctx context.Context) error {
 	if cat.Len() == 0 {
 		install := s.cfg.InstallDefaultBaseModel
 		if install == nil {
-			install = InstallTinyBaseModel
+			install = basemodel.Install
 		}
 		dir := filepath.Join(s.cfg.DataDir, BaseModelsDir, DefaultBaseModelName)
 		s.log.Info("installing the default base model", "dir", dir)
@@ -180,9 +182,10 @@ func installDir(ctx context.Context, dir string, install func(context.Context, s
 	return os.Rename(tmp, dir)
 }
 
-// InstallTinyBaseModel writes Gantry's built-in base model into dir: the
-// "tiny" Llama preset with deterministic random weights and the built-in
-// byte-level tokenizer, and a gantry.json naming it.
+// InstallTinyBaseModel writes a small stand-in base model into dir: the
+// "tiny" Llama preset (2 layers) with deterministic random weights, the
+// built-in byte-level tokenizer, and a gantry.json naming it
+// DefaultBaseModelName. Tests use it where the weights do not matter.
 func InstallTinyBaseModel(ctx context.Context, dir string) error {
 	opts := model.InitOptions{Preset: "tiny", Seed: 1}
 	opts.TokenizerJSON, opts.TokenizerConfigJSON = tokenizer.ByteLevelFiles()
