@@ -5,9 +5,10 @@
 #
 #   bench/compare.sh [--method lora|tfew|vanilla] [--seq 256] [--batch 8] [--steps 3] [--threads 2]
 #
-# Extra flags for gantry (a model preset or directory, say) go in
-# GANTRY_TRAIN_ARGS; GANTRY is the gantry binary (default: go run ./cmd/gantry
-# built into a temporary file). Debian's OpenBLAS 0.3.21 does not know
+# Both sides build the smollm2-135m shape with random weights (gantry:
+# --preset smollm2-135m; vanilla trains the last 2 layers on both sides).
+# Extra flags for gantry go in GANTRY_TRAIN_ARGS; GANTRY is the gantry
+# binary (default: ./cmd/gantry built into a temporary directory). Debian's OpenBLAS 0.3.21 does not know
 # recent Xeons and falls back to its generic Prescott kernels, which would
 # make torch several times slower than it can be: unless OPENBLAS_CORETYPE
 # is set already, this script sets it to SkylakeX (the AVX-512 kernels).
@@ -36,8 +37,13 @@ export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-SkylakeX}"
 export GANTRY_THREADS="$threads"
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+last=()
+if [ "$method" = vanilla ]; then
+	last=(--last-layers 2)
+fi
 # shellcheck disable=SC2086
-g=$("$GANTRY" bench train --method "$method" --seq "$seq" --batch "$batch" --steps "$steps" ${GANTRY_TRAIN_ARGS:-} | tail -n 1)
+g=$("$GANTRY" bench train --preset smollm2-135m --method "$method" --seq "$seq" --batch "$batch" \
+	--steps "$steps" --threads "$threads" "${last[@]}" ${GANTRY_TRAIN_ARGS:-} | tail -n 1)
 t=$(/usr/bin/python3 bench/torch_train.py --method "$method" --seq "$seq" --batch "$batch" --steps "$steps" --threads "$threads" | tail -n 1)
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "gantry: $g"
