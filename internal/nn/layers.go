@@ -34,8 +34,8 @@ func gemmWith[F Float](cfg tensor.Config, transA, transB bool, m, n, k int, alph
 	if m == 0 || n == 0 {
 		return
 	}
-	if av, ok := any(a).([]float32); ok {
-		cfg.Sgemm(transA, transB, m, n, k, float32(alpha), av, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
+	if is32[F]() {
+		cfg.Sgemm(transA, transB, m, n, k, float32(alpha), as32(a), lda, as32(b), ldb, float32(beta), as32(c), ldc)
 		return
 	}
 	for i := 0; i < m; i++ {

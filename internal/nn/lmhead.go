@@ -22,6 +22,7 @@ func LMHeadRows(V, budget int) int {
 // the rows whose first arg-max equals the target. Targets must lie in [0, V).
 func LMHeadCrossEntropy[F Float](dx, x, w []F, targets []int32, M, C, V int, scale F, logits []F) (loss float64, correct int) {
 	rows := len(logits) / V
+	// Per-row results, summed in row order after each parallel block.
 	rowLoss := make([]float64, rows)
 	hit := make([]bool, rows)
 	for i0 := 0; i0 < M; i0 += rows {
