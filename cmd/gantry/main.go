@@ -34,10 +34,11 @@ func commands() map[string]command {
 		"model":        {"work with models: init, inspect, pull, list, get, create, update, delete, download, metrics", runModel},
 		"cluster":      {"manage dedicated AI clusters", runCluster},
 		"work-request": {"read work requests: get, list, logs, errors", runWorkRequest},
-		"os":           {"object storage: put, get, ls", runObjectStorage},
+		"os":           {"object storage: mb, put, get, ls, rm, rb", runObjectStorage},
 		"tokenize":     {"print the token ids of a text", runTokenize},
 		"generate":     {"generate text with a model and an optional adapter", runGenerate},
 		"train":        {"fine-tune a model on a JSONL dataset", runTrain},
+		"pretrain":     {"train a small model from scratch on a text corpus", runPretrain},
 		"export":       {"merge an adapter into its base model and write a full model directory", runExport},
 		"bench":        {"benchmarks: gemm, train", runBench},
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/gantryml/gantry/internal/basemodel"
 	"github.com/gantryml/gantry/internal/finetune"
 	"github.com/gantryml/gantry/internal/server"
 )
@@ -36,7 +37,7 @@ func runServe(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("serve: --log-format must be text or json, got %q", *logFormat)
 	}
-	return server.Run(ctx, server.Config{Listen: *listen, DataDir: *data, DatabaseURL: *dbURL, Logger: slog.New(h), NoWorkers: !*workers, Trainer: finetune.New(*data)})
+	return server.Run(ctx, server.Config{Listen: *listen, DataDir: *data, DatabaseURL: *dbURL, Logger: slog.New(h), NoWorkers: !*workers, Trainer: finetune.New(*data), InstallDefaultBaseModel: basemodel.Install})
 }
 
 // runAdmin is `gantry admin`: identities in a data directory's store.
