@@ -499,10 +499,13 @@ func (n *NetOf[F]) ensure(B, T int) {
 	fitActs(&n.tmp, 0, false)
 	maxIn := max(C, I, HD)
 	n.hFinal, n.xf, n.rstdF = fit(n.hFinal, N*C), fit(n.xf, N*C), fit(n.rstdF, N)
-	n.xn, n.o, n.act, n.z = fit(n.xn, N*C), fit(n.o, N*C), fit(n.act, N*I), fit(n.z, N*I)
+	n.xn, n.o, n.act = fit(n.xn, N*C), fit(n.o, N*C), fit(n.act, N*I)
 	n.dh, n.dxn, n.datt = fit(n.dh, N*C), fit(n.dxn, N*C), fit(n.datt, N*HD)
 	n.dq, n.dk, n.dv = fit(n.dq, N*HD), fit(n.dk, N*KVD), fit(n.dv, N*KVD)
-	n.dz, n.dg, n.du, n.dzb = fit(n.dz, N*I), fit(n.dg, N*I), fit(n.du, N*I), fit(n.dzb, N*I)
+	n.dz, n.dg, n.du = fit(n.dz, N*I), fit(n.dg, N*I), fit(n.du, N*I)
+	if n.opt.Method == TFew { // the scaled down_proj input and its gradient
+		n.z, n.dzb = fit(n.z, N*I), fit(n.dzb, N*I)
+	}
 	if n.opt.Method == LoRA {
 		n.ldu = fit(n.ldu, N*n.r)
 		if n.opt.LoRADropout > 0 {
