@@ -128,32 +128,33 @@ type acts[F Float] struct {
 // trainable parameters and preallocated activations. It is not safe for
 // concurrent use.
 type NetOf[F Float] struct {
-	opt                    Options
-	eps                    float64
-	C, I, H, KV, D, V, L   int
-	r                      int
-	loraScale              F
-	embed, norm, lmHead    []F
-	dNorm                  []F
-	blocks                 []block[F]
-	params                 []*ParamOf[F]
-	invFreq                []float64
-	lowest                 int // lowest layer the backward reaches
-	window                 int // sliding attention window, 0 for none
-	seed, step             uint64
-	bB, bT                 int // shape the buffers below are sized for
-	cos, sin               []F
-	saved                  []acts[F]
-	tmp                    acts[F]
-	hFinal, xf, rstdF      []F
-	xn, o, act, z          []F
-	dh, dxn, datt          []F
-	dq, dk, dv, dz, dg, du []F
-	dzb, drop, dtmp, ldu   []F
-	attnScratch            []F
-	xc, dxc, logits        []F
-	tg                     []int32
-	rowIdx                 []int
+	opt                  Options
+	eps                  float64
+	C, I, H, KV, D, V, L int
+	r                    int
+	loraScale            F
+	embed, norm, lmHead  []F
+	dNorm                []F
+	blocks               []block[F]
+	params               []*ParamOf[F]
+	invFreq              []float64
+	lowest               int // lowest layer the backward reaches
+	window               int // sliding attention window, 0 for none
+	seed, step           uint64
+	// Buffers for the current batch shape (N = B·T rows), grown on demand:
+	bB, bT                 int       // shape the buffers are sized for
+	cos, sin               []F       // RoPE tables [T, D/2]
+	saved                  []acts[F] // per layer the backward reaches
+	tmp                    acts[F]   // for layers forward-only (vanilla below lowest, Evaluate)
+	hFinal, xf, rstdF      []F       // last block output and final norm [N, C], rstd [N]
+	xn, o, act, z          []F       // normed input, projection output [N, C]; SwiGLU out, (IA)³-scaled [N, I]
+	dh, dxn, datt          []F       // ∂residual, ∂normed input [N, C]; ∂attention output [N, H·D]
+	dq, dk, dv, dz, dg, du []F       // ∂q [N, H·D]; ∂k, ∂v [N, KV·D]; ∂down input, ∂gate/σ(gate), ∂up [N, I]
+	dzb, drop, dtmp, ldu   []F       // (IA)³ scratch [N, I]; dropout input and its gradient [N, max in]; LoRA ∂u [N, r]
+	attnScratch            []F       // attention tiles per goroutine
+	xc, dxc, logits        []F       // loss-bearing rows of xf and their gradient [M, C]; LM-head block [rows, V]
+	tg                     []int32   // targets of the loss-bearing rows
+	rowIdx                 []int     // their row in the batch
 }
 
 // Net is the float32 network the trainer runs.
