@@ -2,7 +2,7 @@
 # Runs the whole test suite: vet, the service packages under the race
 # detector, the engine packages without it (their numeric tests are heavy),
 # against SQLite and PostgreSQL, with the PyTorch and JavaScript references
-# required rather than skipped.
+# required rather than skipped; then `gantry demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-test-deps.sh
@@ -21,4 +21,8 @@ if [ -n "$race_pkgs" ]; then
 	go test -race -count=1 -timeout 20m $race_pkgs || status=1
 fi
 go test -count=1 -timeout 25m $other_pkgs || status=1
+
+# The README's first command, end to end, offline, from this checkout.
+echo "--- gantry demo"
+go run ./cmd/gantry demo || status=1
 exit $status
