@@ -189,7 +189,7 @@ func (s *Server) listClusters(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := parseList(r, "timeCreated", "displayName")
+	p, err := parseList(r, "timeCreated", "displayName", "lifecycleState")
 	if err != nil {
 		return err
 	}

@@ -746,8 +746,10 @@ func conformance(t *testing.T, s *servertest.Server) {
 		}
 		_, err = c.ListModels(ctx, generativeai.ListModelsRequest{CompartmentId: &ten, Page: common.String("garbage")})
 		svcErr(t, err, 400, "InvalidParameter", "page")
-		_, err = c.ListDedicatedAiClusters(ctx, generativeai.ListDedicatedAiClustersRequest{CompartmentId: &ten, SortBy: generativeai.ListDedicatedAiClustersSortByLifecyclestate})
-		svcErr(t, err, 400, "InvalidParameter", "sortBy")
+		resp, _ = s.Do(t, "GET", "/20231130/workRequests?compartmentId="+ten+"&sortBy=timeCreated", nil, nil)
+		if resp.StatusCode != 400 {
+			t.Errorf("work requests sortBy=timeCreated: %d", resp.StatusCode)
+		}
 		failed, err := c.ListModels(ctx, generativeai.ListModelsRequest{CompartmentId: &ten, LifecycleState: generativeai.ModelLifecycleStateFailed})
 		if err != nil {
 			t.Fatal(err)
@@ -807,6 +809,126 @@ func conformance(t *testing.T, s *servertest.Server) {
 		all, err := c.ListWorkRequestLogs(ctx, generativeai.ListWorkRequestLogsRequest{WorkRequestId: w.Id})
 		if err != nil || len(all.Items) != len(msgs) || len(msgs) < 2 {
 			t.Errorf("paged %d log lines, one page has %d (%v)", len(msgs), len(all.Items), err)
+		}
+		// DESC reverses the whole list, not each page.
+		var desc []string
+		page = nil
+		for i := 0; ; i++ {
+			lg, err := c.ListWorkRequestLogs(ctx, generativeai.ListWorkRequestLogsRequest{WorkRequestId: w.Id, Limit: common.Int(1), Page: page,
+				SortOrder: generativeai.ListWorkRequestLogsSortOrderDesc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range lg.Items {
+				desc = append(desc, *l.Message)
+			}
+			if lg.OpcNextPage == nil || i > 20 {
+				break
+			}
+			page = lg.OpcNextPage
+		}
+		rev := slices.Clone(msgs)
+		slices.Reverse(rev)
+		if !slices.Equal(desc, rev) {
+			t.Errorf("logs DESC by pages of 1: %q, want %q", desc, rev)
+		}
+		_, err = c.ListWorkRequestErrors(ctx, generativeai.ListWorkRequestErrorsRequest{WorkRequestId: w.Id, Limit: common.Int(1),
+			SortOrder: generativeai.ListWorkRequestErrorsSortOrderDesc, SortBy: generativeai.ListWorkRequestErrorsSortByTimestamp})
+		if err != nil {
+			t.Errorf("errors DESC: %v", err)
+		}
+	})
+
+	t.Run("SortKeys", func(t *testing.T) {
+		// Every sortBy the SDK's enums allow, paged one item at a time.
+		for _, order := range []generativeai.ListModelsSortOrderEnum{generativeai.ListModelsSortOrderAsc, generativeai.ListModelsSortOrderDesc} {
+			for _, by := range generativeai.GetListModelsSortByEnumValues() {
+				var keys []string
+				var page *string
+				for i := 0; i < 100; i++ {
+					r, err := c.ListModels(ctx, generativeai.ListModelsRequest{CompartmentId: &ten, Limit: common.Int(1), Page: page, SortBy: by, SortOrder: order})
+					if err != nil {
+						t.Fatalf("models by %s %s: %v", by, order, err)
+					}
+					for _, m := range r.Items {
+						switch by {
+						case generativeai.ListModelsSortByLifecyclestate:
+							keys = append(keys, string(m.LifecycleState))
+						case generativeai.ListModelsSortByDisplayname:
+							keys = append(keys, *m.DisplayName)
+						default:
+							keys = append(keys, m.TimeCreated.UTC().Format(sortableTime))
+						}
+					}
+					if page = r.OpcNextPage; page == nil {
+						break
+					}
+				}
+				if len(keys) < 3 || !sortedAs(keys, order == generativeai.ListModelsSortOrderDesc) {
+					t.Errorf("models by %s %s: %q", by, order, keys)
+				}
+			}
+		}
+		for _, by := range generativeai.GetListDedicatedAiClustersSortByEnumValues() {
+			var keys []string
+			var page *string
+			for i := 0; i < 100; i++ {
+				r, err := c.ListDedicatedAiClusters(ctx, generativeai.ListDedicatedAiClustersRequest{CompartmentId: &ten, Limit: common.Int(1), Page: page,
+					SortBy: by, SortOrder: generativeai.ListDedicatedAiClustersSortOrderAsc})
+				if err != nil {
+					t.Fatalf("clusters by %s: %v", by, err)
+				}
+				for _, cl := range r.Items {
+					switch by {
+					case generativeai.ListDedicatedAiClustersSortByLifecyclestate:
+						keys = append(keys, string(cl.LifecycleState))
+					case generativeai.ListDedicatedAiClustersSortByDisplayname:
+						keys = append(keys, *cl.DisplayName)
+					default:
+						keys = append(keys, cl.TimeCreated.UTC().Format(sortableTime))
+					}
+				}
+				if page = r.OpcNextPage; page == nil {
+					break
+				}
+			}
+			if len(keys) < 2 || !sortedAs(keys, false) {
+				t.Errorf("clusters by %s: %q", by, keys)
+			}
+		}
+		for _, by := range generativeai.GetListWorkRequestsSortByEnumValues() {
+			r, err := c.ListWorkRequests(ctx, generativeai.ListWorkRequestsRequest{CompartmentId: &ten, SortBy: by, SortOrder: generativeai.ListWorkRequestsSortOrderAsc})
+			if err != nil {
+				t.Fatalf("work requests by %s: %v", by, err)
+			}
+			keys := names(r.Items, func(w generativeai.WorkRequestSummary) string { return w.TimeAccepted.UTC().Format(sortableTime) })
+			if len(keys) < 2 || !sortedAs(keys, false) {
+				t.Errorf("work requests by %s: %q", by, keys)
+			}
+		}
+		// Several capability filters are applied together in the store: a
+		// page of 1 is never empty before the list ends.
+		want := []generativeai.ModelCapabilityEnum{"CHAT", "FINE_TUNE"}
+		var got int
+		var page *string
+		for i := 0; i < 100; i++ {
+			r, err := c.ListModels(ctx, generativeai.ListModelsRequest{CompartmentId: &ten, Capability: want, Limit: common.Int(1), Page: page})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Items) != 1 {
+				t.Fatalf("capability=CHAT&capability=FINE_TUNE limit 1: page %d has %d items", i, len(r.Items))
+			}
+			if m := r.Items[0]; !slices.Contains(m.Capabilities, "CHAT") || !slices.Contains(m.Capabilities, "FINE_TUNE") {
+				t.Errorf("capability filter listed %s with %v", *m.Id, m.Capabilities)
+			}
+			got++
+			if page = r.OpcNextPage; page == nil {
+				break
+			}
+		}
+		if got == 0 {
+			t.Errorf("no model has CHAT and FINE_TUNE")
 		}
 	})
 
@@ -936,6 +1058,17 @@ func conformance(t *testing.T, s *servertest.Server) {
 			t.Errorf("PATCH on a model: %d %s (Allow %q)", resp.StatusCode, b, resp.Header.Get("Allow"))
 		}
 	})
+}
+
+// sortableTime formats times so that they sort as strings.
+const sortableTime = "2006-01-02T15:04:05.000000000"
+
+// sortedAs reports whether keys are in ascending (or, with desc, descending) order.
+func sortedAs(keys []string, desc bool) bool {
+	if desc {
+		return slices.IsSortedFunc(keys, func(a, b string) int { return strings.Compare(b, a) })
+	}
+	return slices.IsSorted(keys)
 }
 
 func names[T any](items []T, f func(T) string) []string {

@@ -255,7 +255,7 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := parseList(r, "timeCreated", "displayName")
+	p, err := parseList(r, "timeCreated", "displayName", "lifecycleState")
 	if err != nil {
 		return err
 	}
@@ -288,18 +288,13 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if len(caps) > 0 {
-		lq.Capability = caps[0]
-	}
+	lq.Capabilities = caps
 	page, err := s.Store.ListModels(ctx, lq)
 	if err != nil {
 		return fmt.Errorf("list models: %w", err)
 	}
 	out := collection[modelJSON]{Items: make([]modelJSON, 0, len(page.Items))}
 	for _, m := range page.Items {
-		if !hasAll(m.Capabilities, caps) {
-			continue
-		}
 		j := toModelJSON(m, compartment)
 		j.Description, j.TimeUpdated = nil, nil // not in ModelSummary
 		out.Items = append(out.Items, j)
@@ -309,14 +304,6 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func hasAll(have, want []string) bool {
-	for _, w := range want {
-		if !slices.Contains(have, w) {
-			return false
-		}
-	}
-	return true
-}
 
 // decodeUpdate decodes an update body, answering a 400 that names any
 // field the operation does not update.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 
 	"github.com/gantryml/gantry/internal/core"
@@ -107,16 +106,13 @@ func (s *Server) listWorkRequestLogs(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	page, err := s.Store.ListWorkRequestLogs(ctx, wr.ID, p.limit, p.page)
+	page, err := s.Store.ListWorkRequestLogs(ctx, wr.ID, store.LogQuery{Limit: p.limit, Page: p.page, Desc: p.sortDesc})
 	if err != nil {
 		return fmt.Errorf("list work request logs: %w", err)
 	}
 	out := collection[workRequestLogJSON]{Items: make([]workRequestLogJSON, 0, len(page.Items))}
 	for _, l := range page.Items {
 		out.Items = append(out.Items, workRequestLogJSON{Message: l.Message, Timestamp: timeVal(l.Timestamp)})
-	}
-	if p.sortDesc {
-		slices.Reverse(out.Items)
 	}
 	writeNextPage(w, page.Next)
 	WriteJSON(w, http.StatusOK, out)
@@ -140,16 +136,13 @@ func (s *Server) listWorkRequestErrors(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	page, err := s.Store.ListWorkRequestErrors(ctx, wr.ID, p.limit, p.page)
+	page, err := s.Store.ListWorkRequestErrors(ctx, wr.ID, store.LogQuery{Limit: p.limit, Page: p.page, Desc: p.sortDesc})
 	if err != nil {
 		return fmt.Errorf("list work request errors: %w", err)
 	}
 	out := collection[workRequestErrorJSON]{Items: make([]workRequestErrorJSON, 0, len(page.Items))}
 	for _, e := range page.Items {
 		out.Items = append(out.Items, workRequestErrorJSON{Code: e.Code, Message: e.Message, Timestamp: timeVal(e.Timestamp)})
-	}
-	if p.sortDesc {
-		slices.Reverse(out.Items)
 	}
 	writeNextPage(w, page.Next)
 	WriteJSON(w, http.StatusOK, out)

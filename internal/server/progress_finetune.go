@@ -48,7 +48,7 @@ func (p *wrProgress) LogMessages(ctx context.Context) ([]string, error) {
 	var out []string
 	page := ""
 	for {
-		pg, err := p.st.ListWorkRequestLogs(ctx, p.wrID, 1000, page)
+		pg, err := p.st.ListWorkRequestLogs(ctx, p.wrID, store.LogQuery{Limit: 1000, Page: page})
 		if err != nil {
 			return nil, fmt.Errorf("list work request logs: %w", err)
 		}

@@ -80,13 +80,29 @@ type ListQuery struct {
 	LifecycleState string
 	Vendor         string // models
 	Capability     string // models: has this capability
+	// Capabilities (models) keeps only models having every one of them,
+	// as well as Capability.
+	Capabilities []string
 	// IncludeBase adds BASE models (which belong to no tenancy) to a model
 	// list, whatever TenancyID and CompartmentID say.
 	IncludeBase bool
-	SortBy      string // "timeCreated" (default) or "displayName"
-	SortDesc    bool
-	Limit       int    // 0: the driver's default (100); at most 1000
-	Page        string // the Next of the previous page; opaque
+	// SortBy is "timeCreated" (the default; "timeAccepted" is the same
+	// for work requests), "displayName" (models, clusters) or
+	// "lifecycleState" (models, clusters); ties sort by ID. Any other
+	// value is ErrInvalidPage.
+	SortBy   string
+	SortDesc bool
+	Limit    int    // 0: the driver's default (100); at most 1000
+	Page     string // the Next of the previous page; opaque
+}
+
+// LogQuery pages a work request's logs or errors: in the order they were
+// appended, or newest first when Desc is set (over the whole list, not
+// within a page). A Page token is valid only for the Desc it was made with.
+type LogQuery struct {
+	Limit int    // 0: the driver's default (100); at most 1000
+	Page  string // the Next of the previous page; opaque
+	Desc  bool
 }
 
 // Page is one page of a list; Next is "" on the last page.
@@ -128,9 +144,9 @@ type WorkRequests interface {
 	// LifecycleState (the status), and by resource when ResourceID is set.
 	ListWorkRequests(ctx context.Context, q ListQuery, resourceID string) (Page[*core.WorkRequest], error)
 	AppendWorkRequestLog(ctx context.Context, workRequestID string, l core.WorkRequestLog) error
-	ListWorkRequestLogs(ctx context.Context, workRequestID string, limit int, page string) (Page[core.WorkRequestLog], error)
+	ListWorkRequestLogs(ctx context.Context, workRequestID string, q LogQuery) (Page[core.WorkRequestLog], error)
 	AppendWorkRequestError(ctx context.Context, workRequestID string, e core.WorkRequestError) error
-	ListWorkRequestErrors(ctx context.Context, workRequestID string, limit int, page string) (Page[core.WorkRequestError], error)
+	ListWorkRequestErrors(ctx context.Context, workRequestID string, q LogQuery) (Page[core.WorkRequestError], error)
 }
 
 // RetryTokens remembers idempotent creates.

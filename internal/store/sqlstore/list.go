@@ -86,29 +86,49 @@ func decodeToken(s string) (pageToken, error) {
 
 // listSpec is one table's list query.
 type listSpec struct {
-	table   string
-	timeCol string // the timeCreated sort column
-	nameCol string // the displayName sort column; "" when not sortable by name
+	table    string
+	timeCol  string // the timeCreated sort column
+	nameCol  string // the displayName sort column; "" when not sortable by name
+	stateCol string // the lifecycleState sort column; "" when not sortable by state
 }
 
-// listRows runs a keyset-paged query: w filters, q orders and pages. scan
-// reads one row of (sort time, sort name, id, body). It returns the
-// bodies of one page and the token of the next.
+// sortColumn returns the text column a sort key orders by, or "" for the
+// time column; an unknown key, or one the table cannot sort by, is
+// ErrInvalidPage. "timeAccepted" (work requests) is the time column.
+func (spec listSpec) sortColumn(sortBy string) (string, error) {
+	col := ""
+	switch sortBy {
+	case "timeCreated", "timeAccepted":
+		return "", nil
+	case "displayName":
+		col = spec.nameCol
+	case "lifecycleState":
+		col = spec.stateCol
+	default:
+		return "", fmt.Errorf("list %s: sort by %q: %w", spec.table, sortBy, store.ErrInvalidPage)
+	}
+	if col == "" {
+		return "", fmt.Errorf("list %s: cannot sort by %s: %w", spec.table, sortBy, store.ErrInvalidPage)
+	}
+	return col, nil
+}
+
+// listRows runs a keyset-paged query: w filters, q orders and pages. It
+// reads one row of (sort time, sort text, id, body) and returns the
+// bodies of one page and the token of the next. A text sort (displayName,
+// lifecycleState) breaks ties by id, a time sort by id as well.
 func (o *ops) listRows(ctx context.Context, spec listSpec, w where, lq store.ListQuery) ([]string, string, error) {
 	sortBy := lq.SortBy
 	if sortBy == "" {
 		sortBy = "timeCreated"
 	}
-	nameCol := "''"
-	switch sortBy {
-	case "timeCreated":
-	case "displayName":
-		if spec.nameCol == "" {
-			return nil, "", fmt.Errorf("list %s: cannot sort by displayName: %w", spec.table, store.ErrInvalidPage)
-		}
-		nameCol = spec.nameCol
-	default:
-		return nil, "", fmt.Errorf("list %s: sort by %q: %w", spec.table, lq.SortBy, store.ErrInvalidPage)
+	textCol, err := spec.sortColumn(sortBy)
+	if err != nil {
+		return nil, "", err
+	}
+	keyCol, nameCol := spec.timeCol, "''"
+	if textCol != "" {
+		keyCol, nameCol = textCol, textCol
 	}
 	cmp, dir := ">", "ASC"
 	if lq.SortDesc {
@@ -122,23 +142,20 @@ func (o *ops) listRows(ctx context.Context, spec listSpec, w where, lq store.Lis
 		if t.Sort != sortBy || t.Desc != lq.SortDesc {
 			return nil, "", fmt.Errorf("list %s: page token was made for another sort order: %w", spec.table, store.ErrInvalidPage)
 		}
-		if sortBy == "timeCreated" {
-			w.add(fmt.Sprintf("(%[1]s %[2]s ? OR (%[1]s = ? AND id %[2]s ?))", spec.timeCol, cmp), t.Time, t.Time, t.ID)
+		if textCol == "" {
+			w.add(fmt.Sprintf("(%[1]s %[2]s ? OR (%[1]s = ? AND id %[2]s ?))", keyCol, cmp), t.Time, t.Time, t.ID)
 		} else {
-			w.add(fmt.Sprintf("(%[1]s %[2]s ? OR (%[1]s = ? AND id %[2]s ?))", nameCol, cmp), t.Name, t.Name, t.ID)
+			w.add(fmt.Sprintf("(%[1]s %[2]s ? OR (%[1]s = ? AND id %[2]s ?))", keyCol, cmp), t.Name, t.Name, t.ID)
 		}
 	}
-	order := fmt.Sprintf("%s %s, id %s", spec.timeCol, dir, dir)
-	if sortBy == "displayName" {
-		order = fmt.Sprintf("%s %s, id %s", nameCol, dir, dir)
-	}
+	order := fmt.Sprintf("%s %s, id %s", keyCol, dir, dir)
 	limit := pageLimit(lq.Limit)
 	query := fmt.Sprintf("SELECT %s, %s, id, body FROM %s%s ORDER BY %s LIMIT %d",
 		spec.timeCol, nameCol, spec.table, w.sql(), order, limit+1)
 
 	var bodies []string
 	var last pageToken
-	err := o.read(ctx, func(q querier) error {
+	err = o.read(ctx, func(q querier) error {
 		rows, err := q.query(ctx, query, w.args...)
 		if err != nil {
 			return err
@@ -164,7 +181,7 @@ func (o *ops) listRows(ctx context.Context, spec listSpec, w where, lq store.Lis
 	if len(bodies) > limit {
 		bodies = bodies[:limit]
 		last.Sort, last.Desc = sortBy, lq.SortDesc
-		if sortBy == "timeCreated" {
+		if textCol == "" {
 			last.Name = ""
 		} else {
 			last.Time = 0

@@ -241,7 +241,10 @@ func (o *ops) ListModels(ctx context.Context, lq store.ListQuery) (store.Page[*c
 	if lq.Capability != "" {
 		w.add(`capabilities LIKE ? ESCAPE '\'`, likeMember(lq.Capability))
 	}
-	bodies, next, err := o.listRows(ctx, listSpec{table: "models", timeCol: "time_created", nameCol: "display_name"}, w, lq)
+	for _, c := range lq.Capabilities {
+		w.add(`capabilities LIKE ? ESCAPE '\'`, likeMember(c))
+	}
+	bodies, next, err := o.listRows(ctx, listSpec{table: "models", timeCol: "time_created", nameCol: "display_name", stateCol: "lifecycle_state"}, w, lq)
 	if err != nil {
 		return store.Page[*core.Model]{}, err
 	}
@@ -336,7 +339,7 @@ func (o *ops) ListClusters(ctx context.Context, lq store.ListQuery) (store.Page[
 		w.add("compartment_id = ?", lq.CompartmentID)
 	}
 	commonFilters(&w, lq)
-	bodies, next, err := o.listRows(ctx, listSpec{table: "clusters", timeCol: "time_created", nameCol: "display_name"}, w, lq)
+	bodies, next, err := o.listRows(ctx, listSpec{table: "clusters", timeCol: "time_created", nameCol: "display_name", stateCol: "lifecycle_state"}, w, lq)
 	if err != nil {
 		return store.Page[*core.Cluster]{}, err
 	}

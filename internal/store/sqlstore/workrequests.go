@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/gantryml/gantry/internal/core"
 	"github.com/gantryml/gantry/internal/store"
@@ -125,11 +126,11 @@ func (o *ops) AppendWorkRequestError(ctx context.Context, workRequestID string, 
 }
 
 // ListWorkRequestLogs returns a work request's log lines in the order
-// they were appended, limit (default 100, at most 1000) at a time;
-// ErrNotFound when the work request does not exist.
-func (o *ops) ListWorkRequestLogs(ctx context.Context, workRequestID string, limit int, page string) (store.Page[core.WorkRequestLog], error) {
+// they were appended (newest first with q.Desc), q.Limit (default 100, at
+// most 1000) at a time; ErrNotFound when the work request does not exist.
+func (o *ops) ListWorkRequestLogs(ctx context.Context, workRequestID string, q store.LogQuery) (store.Page[core.WorkRequestLog], error) {
 	var out store.Page[core.WorkRequestLog]
-	next, err := o.listAppended(ctx, "work_request_logs", "message, message", workRequestID, limit, page, func(_, msg string, t int64) {
+	next, err := o.listAppended(ctx, "work_request_logs", "message, message", workRequestID, q, func(_, msg string, t int64) {
 		out.Items = append(out.Items, core.WorkRequestLog{Message: msg, Timestamp: fromNanos(t)})
 	})
 	out.Next = next
@@ -138,37 +139,49 @@ func (o *ops) ListWorkRequestLogs(ctx context.Context, workRequestID string, lim
 
 // ListWorkRequestErrors returns a work request's errors as
 // ListWorkRequestLogs returns its logs.
-func (o *ops) ListWorkRequestErrors(ctx context.Context, workRequestID string, limit int, page string) (store.Page[core.WorkRequestError], error) {
+func (o *ops) ListWorkRequestErrors(ctx context.Context, workRequestID string, q store.LogQuery) (store.Page[core.WorkRequestError], error) {
 	var out store.Page[core.WorkRequestError]
-	next, err := o.listAppended(ctx, "work_request_errors", "code, message", workRequestID, limit, page, func(code, msg string, t int64) {
+	next, err := o.listAppended(ctx, "work_request_errors", "code, message", workRequestID, q, func(code, msg string, t int64) {
 		out.Items = append(out.Items, core.WorkRequestError{Code: code, Message: msg, Timestamp: fromNanos(t)})
 	})
 	out.Next = next
 	return out, err
 }
 
-// listAppended pages through a log or error table by seq; the page token
-// is the last seq returned, in decimal.
-func (o *ops) listAppended(ctx context.Context, table, cols, workRequestID string, limit int, page string,
+// listAppended pages through a log or error table by seq. The page token
+// is the last seq returned, in decimal, prefixed with "d" when descending,
+// so a token made for one order is refused in the other.
+func (o *ops) listAppended(ctx context.Context, table, cols, workRequestID string, lq store.LogQuery,
 	add func(a, b string, t int64)) (string, error) {
 	what := fmt.Sprintf("list %s of work request %s", table, workRequestID)
-	var after int64
-	if page != "" {
-		n, err := strconv.ParseInt(page, 10, 64)
-		if err != nil || n < 0 {
-			return "", fmt.Errorf("%s: page %q: %w", what, page, store.ErrInvalidPage)
+	prefix, cmp, dir := "", ">", "ASC"
+	if lq.Desc {
+		prefix, cmp, dir = "d", "<", "DESC"
+	}
+	var after int64 = -1
+	if lq.Page != "" {
+		digits, ok := strings.CutPrefix(lq.Page, prefix)
+		n, err := strconv.ParseInt(digits, 10, 64)
+		if !ok || err != nil || n < 0 {
+			return "", fmt.Errorf("%s: page %q: %w", what, lq.Page, store.ErrInvalidPage)
 		}
 		after = n
 	}
-	limit = pageLimit(limit)
+	cond := ""
+	args := []any{workRequestID}
+	if after >= 0 {
+		cond = fmt.Sprintf(" AND seq %s ?", cmp)
+		args = append(args, after)
+	}
+	limit := pageLimit(lq.Limit)
 	next := ""
 	err := o.read(ctx, func(q querier) error {
 		var one int
 		if err := q.queryRow(ctx, `SELECT 1 FROM work_requests WHERE id = ?`, workRequestID).Scan(&one); err != nil {
 			return err
 		}
-		rows, err := q.query(ctx, fmt.Sprintf(`SELECT seq, %s, time_created FROM %s WHERE work_request_id = ? AND seq > ? ORDER BY seq LIMIT %d`,
-			cols, table, limit+1), workRequestID, after)
+		rows, err := q.query(ctx, fmt.Sprintf(`SELECT seq, %s, time_created FROM %s WHERE work_request_id = ?%s ORDER BY seq %s LIMIT %d`,
+			cols, table, cond, dir, limit+1), args...)
 		if err != nil {
 			return err
 		}
@@ -183,7 +196,7 @@ func (o *ops) listAppended(ctx context.Context, table, cols, workRequestID strin
 			}
 			n++
 			if n > limit {
-				next = strconv.FormatInt(last, 10)
+				next = prefix + strconv.FormatInt(last, 10)
 				break
 			}
 			last = seq

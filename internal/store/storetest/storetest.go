@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -44,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"JobCancel", testJobCancel},
 		{"JobRelease", testJobRelease},
 		{"JobConcurrentClaims", testJobConcurrentClaims},
+		{"ListSortKeys", testListSortKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -401,6 +403,10 @@ func testListModelsFilters(t *testing.T, st store.Store) {
 		{"capability with base", store.ListQuery{TenancyID: "ten1", Capability: core.CapabilityFineTune, IncludeBase: true}, []string{"base"}},
 		{"capability is not a substring match", store.ListQuery{TenancyID: "ten1", Capability: "TEXT"}, []string{}},
 		{"like wildcards are literal", store.ListQuery{TenancyID: "ten1", Capability: "%"}, []string{}},
+		{"capabilities all of", store.ListQuery{TenancyID: "ten1", Capabilities: []string{core.CapabilityChat, core.CapabilityTextGeneration}}, []string{"m1", "m2", "m6"}},
+		{"capabilities none has both", store.ListQuery{TenancyID: "ten1", Capabilities: []string{core.CapabilityChat, core.CapabilityTextEmbeddings}}, []string{}},
+		{"capabilities with base", store.ListQuery{TenancyID: "ten1", Capabilities: []string{core.CapabilityFineTune, core.CapabilityChat}, IncludeBase: true}, []string{"base"}},
+		{"capability and capabilities", store.ListQuery{TenancyID: "ten1", Capability: core.CapabilityChat, Capabilities: []string{core.CapabilityFineTune}, IncludeBase: true}, []string{"base"}},
 		{"no scope", store.ListQuery{DisplayName: "alpha"}, []string{"m1", "m3", "m5"}},
 	}
 	for _, c := range cases {
@@ -420,12 +426,14 @@ func testListModelsFilters(t *testing.T, st store.Store) {
 func testListSortAndPaging(t *testing.T, st store.Store) {
 	// Names and times chosen so the orders differ, with ties on time.
 	rows := []struct {
-		id, name string
-		min      int
-	}{{"a", "delta", 1}, {"b", "alpha", 2}, {"c", "charlie", 2}, {"d", "bravo", 3}, {"e", "alpha", 4}, {"f", "echo", 0}}
+		id, name, state string
+		min             int
+	}{{"a", "delta", core.ModelActive, 1}, {"b", "alpha", core.ModelFailed, 2}, {"c", "charlie", core.ModelCreating, 2},
+		{"d", "bravo", core.ModelActive, 3}, {"e", "alpha", core.ModelCreating, 4}, {"f", "echo", core.ModelFailed, 0}}
 	for _, r := range rows {
 		m := customModel(r.id, "ten1", "comp1", r.name, r.id)
 		m.TimeCreated = t0.Add(time.Duration(r.min) * time.Minute)
+		m.LifecycleState = r.state
 		must(t, st.InsertModel(ctx(t), m), "insert")
 	}
 	cases := []struct {
@@ -437,6 +445,8 @@ func testListSortAndPaging(t *testing.T, st store.Store) {
 		{"timeCreated", true, []string{"e", "d", "c", "b", "a", "f"}},
 		{"displayName", false, []string{"b", "e", "d", "c", "a", "f"}},
 		{"displayName", true, []string{"f", "a", "c", "d", "e", "b"}},
+		{"lifecycleState", false, []string{"a", "d", "c", "e", "b", "f"}},
+		{"lifecycleState", true, []string{"f", "b", "e", "c", "d", "a"}},
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s desc=%v", c.sortBy, c.desc), func(t *testing.T) {
@@ -621,7 +631,7 @@ func testWorkRequestLogsAndErrors(t *testing.T, st store.Store) {
 	var msgs []string
 	page := ""
 	for n := 0; ; n++ {
-		p, err := st.ListWorkRequestLogs(ctx(t), "wr1", 2, page)
+		p, err := st.ListWorkRequestLogs(ctx(t), "wr1", store.LogQuery{Limit: 2, Page: page})
 		must(t, err, "list logs")
 		if len(p.Items) > 2 || n > 5 {
 			t.Fatalf("page of %d (page %d)", len(p.Items), n)
@@ -640,27 +650,75 @@ func testWorkRequestLogsAndErrors(t *testing.T, st store.Store) {
 	if want := []string{"log 0", "log 1", "log 2", "log 3", "log 4"}; !reflect.DeepEqual(msgs, want) {
 		t.Fatalf("logs: got %v, want %v", msgs, want)
 	}
-	p, err := st.ListWorkRequestLogs(ctx(t), "wr2", 0, "")
+	p, err := st.ListWorkRequestLogs(ctx(t), "wr2", store.LogQuery{})
 	must(t, err, "logs of wr2")
 	if len(p.Items) != 5 || p.Items[0].Timestamp.IsZero() {
 		t.Fatalf("logs of wr2: %+v", p.Items)
 	}
-	_, err = st.ListWorkRequestLogs(ctx(t), "nope", 0, "")
+	_, err = st.ListWorkRequestLogs(ctx(t), "nope", store.LogQuery{})
 	wantErr(t, err, store.ErrNotFound, "logs of unknown work request")
-	_, err = st.ListWorkRequestLogs(ctx(t), "wr1", 0, "garbage")
+	_, err = st.ListWorkRequestLogs(ctx(t), "wr1", store.LogQuery{Page: "garbage"})
 	wantErr(t, err, store.ErrInvalidPage, "garbage page")
-	e, err := st.ListWorkRequestErrors(ctx(t), "wr1", 0, "")
+	e, err := st.ListWorkRequestErrors(ctx(t), "wr1", store.LogQuery{})
 	must(t, err, "list errors")
 	if want := []core.WorkRequestError{{Code: "InternalError", Message: "boom", Timestamp: t0}}; !reflect.DeepEqual(e.Items, want) || e.Next != "" {
 		t.Fatalf("errors: got %+v, want %+v", e, want)
 	}
-	e, err = st.ListWorkRequestErrors(ctx(t), "wr2", 0, "")
+	e, err = st.ListWorkRequestErrors(ctx(t), "wr2", store.LogQuery{})
 	must(t, err, "errors of wr2")
 	if len(e.Items) != 0 {
 		t.Fatalf("errors of wr2: %+v", e.Items)
 	}
-	_, err = st.ListWorkRequestErrors(ctx(t), "nope", 0, "")
+	_, err = st.ListWorkRequestErrors(ctx(t), "nope", store.LogQuery{})
 	wantErr(t, err, store.ErrNotFound, "errors of unknown work request")
+
+	// Desc orders the whole list newest first, across pages, for logs and errors.
+	for i := 1; i < 5; i++ {
+		must(t, st.AppendWorkRequestError(ctx(t), "wr1", core.WorkRequestError{Code: "E", Message: fmt.Sprintf("err %d", i)}), "append error")
+	}
+	for _, limit := range []int{1, 2, 3, 5, 0} {
+		var logs, errs []string
+		lq, eq := store.LogQuery{Limit: limit, Desc: true}, store.LogQuery{Limit: limit, Desc: true}
+		for n := 0; ; n++ {
+			if n > 6 {
+				t.Fatalf("limit %d: paging does not end", limit)
+			}
+			p, err := st.ListWorkRequestLogs(ctx(t), "wr1", lq)
+			must(t, err, "list logs desc")
+			for _, l := range p.Items {
+				logs = append(logs, l.Message)
+			}
+			e, err := st.ListWorkRequestErrors(ctx(t), "wr1", eq)
+			must(t, err, "list errors desc")
+			for _, x := range e.Items {
+				errs = append(errs, x.Message)
+			}
+			if p.Next == "" && e.Next == "" {
+				break
+			}
+			lq.Page, eq.Page = p.Next, e.Next
+			if p.Next == "" {
+				lq.Page = "d0" // exhausted: a token before every row gives an empty page
+			}
+			if e.Next == "" {
+				eq.Page = "d0"
+			}
+		}
+		if want := []string{"log 4", "log 3", "log 2", "log 1", "log 0"}; !reflect.DeepEqual(logs, want) {
+			t.Fatalf("limit %d: logs desc %v, want %v", limit, logs, want)
+		}
+		if want := []string{"err 4", "err 3", "err 2", "err 1", "boom"}; !reflect.DeepEqual(errs, want) {
+			t.Fatalf("limit %d: errors desc %v, want %v", limit, errs, want)
+		}
+	}
+	p, err = st.ListWorkRequestLogs(ctx(t), "wr1", store.LogQuery{Limit: 2})
+	must(t, err, "first page asc")
+	_, err = st.ListWorkRequestLogs(ctx(t), "wr1", store.LogQuery{Limit: 2, Page: p.Next, Desc: true})
+	wantErr(t, err, store.ErrInvalidPage, "ascending token used descending")
+	p, err = st.ListWorkRequestLogs(ctx(t), "wr1", store.LogQuery{Limit: 2, Desc: true})
+	must(t, err, "first page desc")
+	_, err = st.ListWorkRequestLogs(ctx(t), "wr1", store.LogQuery{Limit: 2, Page: p.Next})
+	wantErr(t, err, store.ErrInvalidPage, "descending token used ascending")
 }
 
 func testRetryTokens(t *testing.T, st store.Store) {
@@ -735,4 +793,68 @@ func testInTx(t *testing.T, st store.Store) {
 	wantErr(t, err, store.ErrConflict, "conflict in tx")
 	_, err = st.GetModel(ctx(t), "m2")
 	wantErr(t, err, store.ErrNotFound, "m2 rolled back")
+}
+
+// testListSortKeys checks every sort key the SDK's list requests allow
+// (ListModelsSortByEnum, ListDedicatedAiClustersSortByEnum,
+// ListWorkRequestsSortByEnum), paged one row at a time, on each list.
+func testListSortKeys(t *testing.T, st store.Store) {
+	states := []string{core.ClusterFailed, core.ClusterActive, core.ClusterCreating, core.ClusterActive}
+	for i, state := range states {
+		id := fmt.Sprintf("c%d", i)
+		must(t, st.InsertCluster(ctx(t), &core.Cluster{ID: id, TenancyID: "ten1", CompartmentID: "comp1",
+			DisplayName: fmt.Sprintf("n%d", 3-i), Type: core.ClusterFineTuning, LifecycleState: state,
+			TimeCreated: t0.Add(time.Duration(i) * time.Minute)}), "insert "+id)
+		must(t, st.InsertWorkRequest(ctx(t), &core.WorkRequest{ID: "wr" + id, TenancyID: "ten1", CompartmentID: "comp1",
+			Status: core.WorkRequestAccepted, TimeAccepted: t0.Add(time.Duration(i) * time.Minute)}), "insert work request")
+	}
+	clusterID := func(c *core.Cluster) string { return c.ID }
+	wrID := func(w *core.WorkRequest) string { return w.ID }
+	for _, tc := range []struct {
+		sortBy string
+		desc   bool
+		want   []string
+	}{
+		{"timeCreated", false, []string{"c0", "c1", "c2", "c3"}},
+		{"displayName", false, []string{"c3", "c2", "c1", "c0"}},
+		{"lifecycleState", false, []string{"c1", "c3", "c2", "c0"}},
+		{"lifecycleState", true, []string{"c0", "c2", "c3", "c1"}},
+	} {
+		q := store.ListQuery{TenancyID: "ten1", SortBy: tc.sortBy, SortDesc: tc.desc, Limit: 1}
+		var got []string
+		for range 10 {
+			p, err := st.ListClusters(ctx(t), q)
+			must(t, err, "list clusters by "+tc.sortBy)
+			got = append(got, ids(p.Items, clusterID)...)
+			if q.Page = p.Next; q.Page == "" {
+				break
+			}
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("clusters by %s desc=%v: got %v, want %v", tc.sortBy, tc.desc, got, tc.want)
+		}
+	}
+	for _, desc := range []bool{false, true} {
+		q := store.ListQuery{TenancyID: "ten1", SortBy: "timeAccepted", SortDesc: desc, Limit: 3}
+		var got []string
+		for range 10 {
+			p, err := st.ListWorkRequests(ctx(t), q, "")
+			must(t, err, "list work requests by timeAccepted")
+			got = append(got, ids(p.Items, wrID)...)
+			if q.Page = p.Next; q.Page == "" {
+				break
+			}
+		}
+		want := []string{"wrc0", "wrc1", "wrc2", "wrc3"}
+		if desc {
+			slices.Reverse(want)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("work requests by timeAccepted desc=%v: got %v, want %v", desc, got, want)
+		}
+	}
+	_, err := st.ListWorkRequests(ctx(t), store.ListQuery{TenancyID: "ten1", SortBy: "displayName"}, "")
+	wantErr(t, err, store.ErrInvalidPage, "work requests by displayName")
+	_, err = st.ListClusters(ctx(t), store.ListQuery{TenancyID: "ten1", SortBy: "vendor"})
+	wantErr(t, err, store.ErrInvalidPage, "clusters by vendor")
 }
