@@ -304,7 +304,6 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-
 // decodeUpdate decodes an update body, answering a 400 that names any
 // field the operation does not update.
 func decodeUpdate(body []byte, op string, v any, allowed ...string) error {
