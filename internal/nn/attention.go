@@ -48,9 +48,44 @@ func (s *AttentionShape) threads() int {
 }
 
 // AttentionScratch returns the scratch length AttentionForward and
-// AttentionBackward need: two [attnBlock, T] tiles per goroutine.
+// AttentionBackward need: per goroutine, two score tiles [g·attnBlock, T]
+// and three head-stacked row tiles [g·attnBlock, D], g = H/KV.
 func AttentionScratch(s AttentionShape) int {
-	return s.threads() * 2 * attnBlock * s.T
+	return s.threads() * attnWorkSize(s)
+}
+
+func attnWorkSize(s AttentionShape) int {
+	g := s.H / max(s.KV, 1)
+	return g * attnBlock * (2*s.T + 3*s.D)
+}
+
+// attnWork splits goroutine w's scratch into its tiles.
+func attnWork[F Float](scratch []F, w int, s AttentionShape) (P, dP, Qs, Os, dQs []F) {
+	g := s.H / max(s.KV, 1)
+	ws := scratch[w*attnWorkSize(s) : (w+1)*attnWorkSize(s)]
+	st, rt := g*attnBlock*s.T, g*attnBlock*s.D
+	return ws[:st], ws[st : 2*st], ws[2*st : 2*st+rt], ws[2*st+rt : 2*st+2*rt], ws[2*st+2*rt : 2*st+3*rt]
+}
+
+// gatherHeads copies rows i0..i0+rows−1 of heads h0..h0+g−1 of x [·, H·D]
+// (sequence offset base) into dst [g·rows, D], head-major, so the query
+// heads sharing one KV head form one matrix; scatterHeads is the inverse.
+func gatherHeads[F Float](dst, x []F, base, rows, g, h0, HD, D int) {
+	for hh := 0; hh < g; hh++ {
+		for r := 0; r < rows; r++ {
+			o := base + r*HD + (h0+hh)*D
+			copy(dst[(hh*rows+r)*D:(hh*rows+r+1)*D], x[o:o+D])
+		}
+	}
+}
+
+func scatterHeads[F Float](x, src []F, base, rows, g, h0, HD, D int) {
+	for hh := 0; hh < g; hh++ {
+		for r := 0; r < rows; r++ {
+			o := base + r*HD + (h0+hh)*D
+			copy(x[o:o+D], src[(hh*rows+r)*D:(hh*rows+r+1)*D])
+		}
+	}
 }
 
 // parallelFor runs f(item, worker) for item in [0, n) on up to threads
@@ -97,41 +132,46 @@ func parallelFor(n, threads int, f func(item, worker int)) {
 // computed by one goroutine in a fixed order, so it is deterministic.
 func AttentionForward[F Float](out, lse, q, k, v []F, s AttentionShape, scratch []F) {
 	B, T, H, KV, D := s.B, s.T, s.H, s.KV, s.D
-	group := H / KV
+	g := H / KV
 	HD, KVD := H*D, KV*D
 	scale := F(1 / math.Sqrt(float64(D)))
 	parallelFor(B*KV, s.threads(), func(item, w int) {
 		b, kvh := item/KV, item%KV
+		h0 := kvh * g
 		L := s.length(b)
-		P := scratch[w*2*attnBlock*T : (w*2+1)*attnBlock*T]
-		for h := kvh * group; h < (kvh+1)*group; h++ {
-			for i0 := 0; i0 < L; i0 += attnBlock {
-				i1 := min(i0+attnBlock, L)
-				k0 := s.keyStart(i0) // keys k0..i1−1 cover every row of the tile
-				rows, n := i1-i0, i1-k0
-				qo := (b*T+i0)*HD + h*D
-				ko := (b*T+k0)*KVD + kvh*D
-				// P[rows, n] = scale · Q[i0:i1]·K[k0:i1]ᵀ
-				gemm1(false, true, rows, n, D, scale, q[qo:], HD, k[ko:], KVD, 0, P, n)
-				for r := 0; r < rows; r++ {
-					t := i0 + r
-					p := P[r*n : (r+1)*n]
-					lo, hi := s.keyStart(t)-k0, t-k0+1 // the row's keys, within the tile
-					m := p[lo]
-					for _, x := range p[lo:hi] {
-						m = max(m, x)
-					}
-					sum := expSub(p[lo:hi], m)
-					inv := F(1 / sum)
-					for j := lo; j < hi; j++ {
-						p[j] *= inv
-					}
-					clear(p[:lo])
-					clear(p[hi:])
-					lse[(b*H+h)*T+t] = m + F(math.Log(sum))
+		P, _, Qs, Os, _ := attnWork(scratch, w, s)
+		for i0 := 0; i0 < L; i0 += attnBlock {
+			i1 := min(i0+attnBlock, L)
+			k0 := s.keyStart(i0) // keys k0..i1−1 cover every row of the tile
+			rows, n := i1-i0, i1-k0
+			M := g * rows // the group's heads stacked: row hh·rows + r is head h0+hh, position i0+r
+			qo := (b*T + i0) * HD
+			ko := (b*T+k0)*KVD + kvh*D
+			gatherHeads(Qs, q, qo, rows, g, h0, HD, D)
+			// P[M, n] = scale · Qs·K[k0:i1]ᵀ
+			gemm1(false, true, M, n, D, scale, Qs, D, k[ko:], KVD, 0, P, n)
+			for row := 0; row < M; row++ {
+				hh, r := row/rows, row%rows
+				t := i0 + r
+				p := P[row*n : (row+1)*n]
+				lo, hi := s.keyStart(t)-k0, t-k0+1 // the row's keys, within the tile
+				m := p[lo]
+				for _, x := range p[lo:hi] {
+					m = max(m, x)
 				}
-				gemm1(false, false, rows, D, n, 1, P, n, v[ko:], KVD, 0, out[qo:], HD)
+				sum := expSub(p[lo:hi], m)
+				inv := F(1 / sum)
+				for j := lo; j < hi; j++ {
+					p[j] *= inv
+				}
+				clear(p[:lo])
+				clear(p[hi:])
+				lse[(b*H+h0+hh)*T+t] = m + F(math.Log(sum))
 			}
+			gemm1(false, false, M, D, n, 1, P, n, v[ko:], KVD, 0, Os, D)
+			scatterHeads(out, Os, qo, rows, g, h0, HD, D)
+		}
+		for h := h0; h < h0+g; h++ {
 			for t := L; t < T; t++ {
 				clear(out[(b*T+t)*HD+h*D : (b*T+t)*HD+(h+1)*D])
 				lse[(b*H+h)*T+t] = 0
@@ -147,52 +187,58 @@ func AttentionForward[F Float](out, lse, q, k, v []F, s AttentionShape, scratch 
 // dk = dSᵀ·q/√D, dv = Pᵀ·dout. Shapes as in AttentionForward.
 func AttentionBackward[F Float](dq, dk, dv, dout, q, k, v, out, lse []F, s AttentionShape, scratch []F) {
 	B, T, H, KV, D := s.B, s.T, s.H, s.KV, s.D
-	group := H / KV
+	g := H / KV
 	HD, KVD := H*D, KV*D
 	scale := F(1 / math.Sqrt(float64(D)))
 	parallelFor(B*KV, s.threads(), func(item, w int) {
 		b, kvh := item/KV, item%KV
+		h0 := kvh * g
 		L := s.length(b)
-		P := scratch[w*2*attnBlock*T : (w*2+1)*attnBlock*T]
-		dP := scratch[(w*2+1)*attnBlock*T : (w*2+2)*attnBlock*T]
+		P, dP, Qs, dOs, dQs := attnWork(scratch, w, s)
 		ko := b*T*KVD + kvh*D
 		for t := 0; t < T; t++ {
 			clear(dk[ko+t*KVD : ko+t*KVD+D])
 			clear(dv[ko+t*KVD : ko+t*KVD+D])
 		}
-		for h := kvh * group; h < (kvh+1)*group; h++ {
-			for i0 := 0; i0 < L; i0 += attnBlock {
-				i1 := min(i0+attnBlock, L)
-				k0 := s.keyStart(i0)
-				rows, n := i1-i0, i1-k0
-				qo := (b*T+i0)*HD + h*D
-				kt := ko + k0*KVD
-				gemm1(false, true, rows, n, D, scale, q[qo:], HD, k[kt:], KVD, 0, P, n)
-				gemm1(false, true, rows, n, D, 1, dout[qo:], HD, v[kt:], KVD, 0, dP, n)
-				for r := 0; r < rows; r++ {
-					t := i0 + r
-					p, dp := P[r*n:(r+1)*n], dP[r*n:(r+1)*n]
-					lo, hi := s.keyStart(t)-k0, t-k0+1
-					l := lse[(b*H+h)*T+t]
-					var dsum F
-					o, do := out[qo+r*HD:qo+r*HD+D], dout[qo+r*HD:qo+r*HD+D]
-					for j := range o {
-						dsum += o[j] * do[j]
-					}
-					expSub(p[lo:hi], l)
-					for j := lo; j < hi; j++ {
-						dp[j] = p[j] * (dp[j] - dsum)
-					}
-					clear(p[:lo])
-					clear(p[hi:])
-					clear(dp[:lo])
-					clear(dp[hi:])
+		for i0 := 0; i0 < L; i0 += attnBlock {
+			i1 := min(i0+attnBlock, L)
+			k0 := s.keyStart(i0)
+			rows, n := i1-i0, i1-k0
+			M := g * rows
+			qo := (b*T + i0) * HD
+			kt := ko + k0*KVD
+			gatherHeads(Qs, q, qo, rows, g, h0, HD, D)
+			gatherHeads(dOs, dout, qo, rows, g, h0, HD, D)
+			gemm1(false, true, M, n, D, scale, Qs, D, k[kt:], KVD, 0, P, n)
+			gemm1(false, true, M, n, D, 1, dOs, D, v[kt:], KVD, 0, dP, n)
+			for row := 0; row < M; row++ {
+				hh, r := row/rows, row%rows
+				t := i0 + r
+				p, dp := P[row*n:(row+1)*n], dP[row*n:(row+1)*n]
+				lo, hi := s.keyStart(t)-k0, t-k0+1
+				l := lse[(b*H+h0+hh)*T+t]
+				var dsum F
+				oo := qo + r*HD + (h0+hh)*D
+				o, do := out[oo:oo+D], dout[oo:oo+D]
+				for j := range o {
+					dsum += o[j] * do[j]
 				}
-				// dq rows are owned by this tile; dk, dv accumulate over tiles and heads.
-				gemm1(false, false, rows, D, n, scale, dP, n, k[kt:], KVD, 0, dq[qo:], HD)
-				gemm1(true, false, n, D, rows, scale, dP, n, q[qo:], HD, 1, dk[kt:], KVD)
-				gemm1(true, false, n, D, rows, 1, P, n, dout[qo:], HD, 1, dv[kt:], KVD)
+				expSub(p[lo:hi], l)
+				for j := lo; j < hi; j++ {
+					dp[j] = p[j] * (dp[j] - dsum)
+				}
+				clear(p[:lo])
+				clear(p[hi:])
+				clear(dp[:lo])
+				clear(dp[hi:])
 			}
+			// dq rows are owned by this tile; dk, dv accumulate over tiles.
+			gemm1(false, false, M, D, n, scale, dP, n, k[kt:], KVD, 0, dQs, D)
+			scatterHeads(dq, dQs, qo, rows, g, h0, HD, D)
+			gemm1(true, false, n, D, M, scale, dP, n, Qs, D, 1, dk[kt:], KVD)
+			gemm1(true, false, n, D, M, 1, P, n, dOs, D, 1, dv[kt:], KVD)
+		}
+		for h := h0; h < h0+g; h++ {
 			for t := L; t < T; t++ {
 				clear(dq[(b*T+t)*HD+h*D : (b*T+t)*HD+(h+1)*D])
 			}
