@@ -37,7 +37,10 @@ func runServe(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("serve: --log-format must be text or json, got %q", *logFormat)
 	}
-	return server.Run(ctx, server.Config{Listen: *listen, DataDir: *data, DatabaseURL: *dbURL, Logger: slog.New(h), NoWorkers: !*workers, Trainer: finetune.New(*data), InstallDefaultBaseModel: basemodel.Install})
+	log := slog.New(h)
+	trainer := finetune.New(*data)
+	trainer.Logger = log
+	return server.Run(ctx, server.Config{Listen: *listen, DataDir: *data, DatabaseURL: *dbURL, Logger: log, NoWorkers: !*workers, Trainer: trainer, InstallDefaultBaseModel: basemodel.Install})
 }
 
 // runAdmin is `gantry admin`: identities in a data directory's store.

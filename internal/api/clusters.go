@@ -119,7 +119,7 @@ func (s *Server) createCluster(w http.ResponseWriter, r *http.Request) error {
 		if err := tx.InsertWorkRequest(ctx, wr); err != nil {
 			return fmt.Errorf("insert work request: %w", err)
 		}
-		if err := tx.EnqueueJob(ctx, newJob(JobClusterCreate, "", tenancy, c.ID, wr.ID, now)); err != nil {
+		if err := tx.EnqueueJob(ctx, newJob(ctx, JobClusterCreate, "", tenancy, c.ID, wr.ID, now)); err != nil {
 			return fmt.Errorf("enqueue cluster-create job: %w", err)
 		}
 		if err := putRetryToken(ctx, tx, tenancy, token, "CreateDedicatedAiCluster", hash, c.ID, wr.ID, now); err != nil {
@@ -358,7 +358,7 @@ func (s *Server) deleteCluster(w http.ResponseWriter, r *http.Request) error {
 		if err := tx.InsertWorkRequest(ctx, wr); err != nil {
 			return fmt.Errorf("insert work request: %w", err)
 		}
-		return tx.EnqueueJob(ctx, newJob(JobClusterDelete, "", tenancy, c.ID, wr.ID, now))
+		return tx.EnqueueJob(ctx, newJob(ctx, JobClusterDelete, "", tenancy, c.ID, wr.ID, now))
 	})
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -209,8 +210,17 @@ func newWorkRequest(tenancyID, compartmentID, op, entityType, action, resourceID
 // find, for example, a model's fine-tuning job from the model's OCID.
 func JobID(kind, resourceID string) string { return kind + ":" + resourceID }
 
-// newJob returns a queued job of kind for a resource and its work request.
-func newJob(kind, queue, tenancyID, resourceID, workRequestID string, now time.Time) *core.Job {
+// JobPayload is the JSON payload of every job the API enqueues.
+type JobPayload struct {
+	// OpcRequestID is the opc-request-id of the request that queued the
+	// job, so that the worker's logs can be matched to it.
+	OpcRequestID string `json:"opcRequestId,omitempty"`
+}
+
+// newJob returns a queued job of kind for a resource and its work
+// request, its payload naming ctx's request id.
+func newJob(ctx context.Context, kind, queue, tenancyID, resourceID, workRequestID string, now time.Time) *core.Job {
+	payload, _ := json.Marshal(JobPayload{OpcRequestID: RequestID(ctx)}) // a struct of strings always encodes
 	return &core.Job{
 		ID:            JobID(kind, resourceID),
 		Kind:          kind,
@@ -219,7 +229,7 @@ func newJob(kind, queue, tenancyID, resourceID, workRequestID string, now time.T
 		WorkRequestID: workRequestID,
 		TenancyID:     tenancyID,
 		State:         core.JobQueued,
-		Payload:       []byte("{}"),
+		Payload:       payload,
 		TimeCreated:   now,
 		TimeUpdated:   now,
 	}

@@ -77,7 +77,7 @@ func (s *Server) createModel(w http.ResponseWriter, r *http.Request) error {
 		if err := tx.AppendWorkRequestLog(ctx, wr.ID, core.WorkRequestLog{Message: "fine-tuning job queued on dedicated AI cluster " + c.ID, Timestamp: now}); err != nil {
 			return fmt.Errorf("append work request log: %w", err)
 		}
-		if err := tx.EnqueueJob(ctx, newJob(JobFineTune, c.ID, tenancy, m.ID, wr.ID, now)); err != nil {
+		if err := tx.EnqueueJob(ctx, newJob(ctx, JobFineTune, c.ID, tenancy, m.ID, wr.ID, now)); err != nil {
 			return fmt.Errorf("enqueue fine-tune job: %w", err)
 		}
 		if err := putRetryToken(ctx, tx, tenancy, token, "CreateModel", hash, m.ID, wr.ID, now); err != nil {
@@ -439,7 +439,7 @@ func (s *Server) deleteModel(w http.ResponseWriter, r *http.Request) error {
 		if err := tx.InsertWorkRequest(ctx, wr); err != nil {
 			return fmt.Errorf("insert work request: %w", err)
 		}
-		if err := tx.EnqueueJob(ctx, newJob(JobModelDelete, "", tenancy, m.ID, wr.ID, now)); err != nil {
+		if err := tx.EnqueueJob(ctx, newJob(ctx, JobModelDelete, "", tenancy, m.ID, wr.ID, now)); err != nil {
 			return fmt.Errorf("enqueue model-delete job: %w", err)
 		}
 		return nil

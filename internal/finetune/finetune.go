@@ -92,7 +92,8 @@ type Trainer struct {
 	// MemAvailable returns the bytes a job may use; nil reads
 	// MemAvailable from /proc/meminfo.
 	MemAvailable func() (int64, error)
-	// Logger receives the trainer's logs; nil discards them.
+	// Logger receives the trainer's logs when a job brings no
+	// TrainJob.Logger of its own; nil discards them.
 	Logger *slog.Logger
 }
 
@@ -159,7 +160,11 @@ func (t *Trainer) Train(ctx context.Context, job server.TrainJob, progress serve
 	if err != nil {
 		return server.Artifacts{}, err
 	}
-	r := &run{t: t, job: job, objs: objs, progress: progress, work: work, log: t.logger().With("model", m.ID)}
+	log := job.Logger // the server's, with the job's ids
+	if log == nil {
+		log = t.logger().With("model", m.ID)
+	}
+	r := &run{t: t, job: job, objs: objs, progress: progress, work: work, log: log}
 	art, err := r.run(ctx)
 	switch {
 	case err == nil || ctx.Err() == nil:

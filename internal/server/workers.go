@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +35,11 @@ type TrainJob struct {
 	// WorkDir is a directory kept across restarts for this model's
 	// checkpoints (DATA/jobs/<model OCID>); DeleteModel removes it.
 	WorkDir string
+	// Logger, when not nil, is the server's logger with the job's
+	// attributes (job, work_request, model, attempt, and the
+	// opc_request_id of the CreateModel that queued it); a Trainer logs
+	// through it so its lines can be matched to the request.
+	Logger *slog.Logger
 	// Attempt counts the job's claims that did not end in a graceful
 	// release, from 1: a shutdown does not count, a crash does. Either
 	// way the trainer resumes from its own checkpoints when it has them.
@@ -300,6 +306,21 @@ func terminalWR(status string) bool {
 	return status == core.WorkRequestSucceeded || status == core.WorkRequestFailed || status == core.WorkRequestCanceled
 }
 
+// jobLogger is the workers' logger with a job's attributes: its ids,
+// attempt, and the opc-request-id of the request that queued it.
+func (w *workers) jobLogger(j *core.Job) *slog.Logger {
+	log := w.log
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("job", j.ID, "work_request", j.WorkRequestID, "model", j.ResourceID, "attempt", j.Attempt)
+	var p api.JobPayload
+	if json.Unmarshal(j.Payload, &p) == nil && p.OpcRequestID != "" {
+		log = log.With("opc_request_id", p.OpcRequestID)
+	}
+	return log
+}
+
 // fineTune trains a CREATING model with the Trainer, or fails it with the
 // reason when there is none. A model is never ACTIVE without weights
 // trained behind it.
@@ -346,7 +367,7 @@ func (w *workers) fineTune(ctx context.Context, j *core.Job) error {
 		if uerr := w.st.UpdateModel(ctx, m, ""); uerr != nil {
 			return fmt.Errorf("update model %s: %w", m.ID, uerr)
 		}
-		job := TrainJob{Model: m, BaseModel: base, Objects: w.objs, Attempt: j.Attempt}
+		job := TrainJob{Model: m, BaseModel: base, Objects: w.objs, Attempt: j.Attempt, Logger: w.jobLogger(j)}
 		t, terr := w.st.GetTenancy(ctx, m.TenancyID)
 		if terr != nil {
 			return fmt.Errorf("get tenancy %s: %w", m.TenancyID, terr)
