@@ -24,13 +24,14 @@ func LMHeadCrossEntropy[F Float](dx, x, w []F, targets []int32, M, C, V int, sca
 	rows := len(logits) / V
 	// Per-row results, summed in row order after each parallel block.
 	rowLoss := make([]float64, rows)
+	rowSum := make([]float64, rows)
 	hit := make([]bool, rows)
 	for i0 := 0; i0 < M; i0 += rows {
 		n := min(rows, M-i0)
 		gemm(false, true, n, V, C, 1, x[i0*C:], C, w, C, 0, logits, V)
 		parallelChunks(n, 1, func(r0, r1 int) {
 			for r := r0; r < r1; r++ {
-				rowLoss[r], hit[r] = softmaxCrossEntropyRow(logits[r*V:(r+1)*V], int(targets[i0+r]), dx != nil, scale)
+				rowLoss[r], rowSum[r], hit[r] = crossEntropyExpRow(logits[r*V:(r+1)*V], int(targets[i0+r]))
 			}
 		})
 		for r := 0; r < n; r++ {
@@ -39,17 +40,30 @@ func LMHeadCrossEntropy[F Float](dx, x, w []F, targets []int32, M, C, V int, sca
 				correct++
 			}
 		}
-		if dx != nil {
-			gemm(false, false, n, C, V, 1, logits, V, w, C, 0, dx[i0*C:], C)
+		if dx == nil {
+			continue
 		}
+		// dx = (E·W)·scale/Σ − scale·W[target], with E the unnormalised
+		// exponentials: normalising the C-wide result instead of the V-wide
+		// row saves a pass over the logits.
+		gemm(false, false, n, C, V, 1, logits, V, w, C, 0, dx[i0*C:], C)
+		parallelChunks(n, rowChunk(C), func(r0, r1 int) {
+			for r := r0; r < r1; r++ {
+				d := dx[(i0+r)*C : (i0+r+1)*C]
+				wt := w[int(targets[i0+r])*C:][:C]
+				inv := scale / F(rowSum[r])
+				for j := range d {
+					d[j] = d[j]*inv - scale*wt[j]
+				}
+			}
+		})
 	}
 	return loss, correct
 }
 
-// softmaxCrossEntropyRow returns −log softmax(l)[tgt] and whether tgt is
-// l's first arg-max; it overwrites l: with
-// scale·(softmax(l) − onehot(tgt)) when grad, else with e^(l − max).
-func softmaxCrossEntropyRow[F Float](l []F, tgt int, grad bool, scale F) (float64, bool) {
+// crossEntropyExpRow returns −log softmax(l)[tgt], Σ e^(l − max(l)) and
+// whether tgt is l's first arg-max; it overwrites l with e^(l − max(l)).
+func crossEntropyExpRow[F Float](l []F, tgt int) (float64, float64, bool) {
 	m, arg := l[0], 0
 	for j, v := range l {
 		if v > m {
@@ -58,6 +72,14 @@ func softmaxCrossEntropyRow[F Float](l []F, tgt int, grad bool, scale F) (float6
 	}
 	lt := l[tgt]
 	sum := expSub(l, m)
+	return float64(m) + math.Log(sum) - float64(lt), sum, arg == tgt
+}
+
+// softmaxCrossEntropyRow returns −log softmax(l)[tgt] and whether tgt is
+// l's first arg-max; it overwrites l: with scale·(softmax(l) − onehot(tgt))
+// when grad, else with e^(l − max).
+func softmaxCrossEntropyRow[F Float](l []F, tgt int, grad bool, scale F) (float64, bool) {
+	loss, sum, hit := crossEntropyExpRow(l, tgt)
 	if grad {
 		inv := scale / F(sum)
 		for j := range l {
@@ -65,5 +87,5 @@ func softmaxCrossEntropyRow[F Float](l []F, tgt int, grad bool, scale F) (float6
 		}
 		l[tgt] -= scale
 	}
-	return float64(m) + math.Log(sum) - float64(lt), arg == tgt
+	return loss, hit
 }
