@@ -47,6 +47,12 @@ func (s *AttentionShape) threads() int {
 	return runtime.GOMAXPROCS(0)
 }
 
+// workers is the goroutine count for a scratch of the given length: no
+// more than it has room for (GOMAXPROCS may have grown since it was sized).
+func (s *AttentionShape) workers(scratch int) int {
+	return max(1, min(s.threads(), scratch/max(attnWorkSize(*s), 1)))
+}
+
 // AttentionScratch returns the scratch length AttentionForward and
 // AttentionBackward need: per goroutine, two score tiles [g·attnBlock, T]
 // and three head-stacked row tiles [g·attnBlock, D], g = H/KV.
@@ -135,7 +141,7 @@ func AttentionForward[F Float](out, lse, q, k, v []F, s AttentionShape, scratch 
 	g := H / KV
 	HD, KVD := H*D, KV*D
 	scale := F(1 / math.Sqrt(float64(D)))
-	parallelFor(B*KV, s.threads(), func(item, w int) {
+	parallelFor(B*KV, s.workers(len(scratch)), func(item, w int) {
 		b, kvh := item/KV, item%KV
 		h0 := kvh * g
 		L := s.length(b)
@@ -190,7 +196,7 @@ func AttentionBackward[F Float](dq, dk, dv, dout, q, k, v, out, lse []F, s Atten
 	g := H / KV
 	HD, KVD := H*D, KV*D
 	scale := F(1 / math.Sqrt(float64(D)))
-	parallelFor(B*KV, s.threads(), func(item, w int) {
+	parallelFor(B*KV, s.workers(len(scratch)), func(item, w int) {
 		b, kvh := item/KV, item%KV
 		h0 := kvh * g
 		L := s.length(b)

@@ -389,3 +389,24 @@ func TestDropoutMaskStatistics(t *testing.T) {
 		}
 	}
 }
+
+// TestAttentionSmallScratch runs attention with scratch for one goroutine
+// while asking for four: it must use one, not index past the scratch.
+func TestAttentionSmallScratch(t *testing.T) {
+	s := AttentionShape{B: 2, T: 5, H: 2, KV: 1, D: 4, Threads: 1}
+	N := s.B * s.T
+	scratch := make([]float32, AttentionScratch(s))
+	s.Threads = 4
+	x := make([]float32, N*s.H*s.D)
+	kv := make([]float32, N*s.KV*s.D)
+	for i := range x {
+		x[i] = float32(i%7) * 0.1
+	}
+	for i := range kv {
+		kv[i] = float32(i%5) * 0.1
+	}
+	out, lse := make([]float32, len(x)), make([]float32, s.B*s.H*s.T)
+	AttentionForward(out, lse, x, kv, kv, s, scratch)
+	dq, dk, dv := make([]float32, len(x)), make([]float32, len(kv)), make([]float32, len(kv))
+	AttentionBackward(dq, dk, dv, x, x, kv, kv, out, lse, s, scratch)
+}
