@@ -148,12 +148,16 @@ func TestResumeAfterSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = g.cmd.Wait()
+	killed := time.Now()
 	t.Logf("killed the server at %.1f%%", killedAt)
 
 	g = startGantry(t, bin, dataDir)
 	c, _, _ = g.clients(t, dataDir)
-	// The dead server's lease on the job runs out first (30 s).
+	// The new server finds the dead one's lock file unlocked and takes
+	// its job over at once, without waiting for its 30 s lease.
+	restarted := time.Now()
 	wr := waitWR(t, c, wrID, 3*time.Minute)
+	t.Logf("resumed job ended %v after the restart", time.Since(restarted).Round(time.Millisecond))
 	m := getModel(t, c, id)
 	if wr.Status != generativeai.OperationStatusSucceeded || m.LifecycleState != generativeai.ModelLifecycleStateActive {
 		b, _ := os.ReadFile(g.logs)
@@ -183,6 +187,21 @@ func TestResumeAfterSIGKILL(t *testing.T) {
 	logs := wrLogs(t, c, wrID)
 	if n := strings.Count(strings.Join(logs, "\n"), "fine-tuning started"); n < 2 {
 		t.Errorf("work request logs show %d attempts, want 2: %q", n, logs)
+	}
+	// The second attempt began before the dead server's 30 s lease ran
+	// out: the new server proved it dead by its unlocked lock file.
+	lr2, err := c.ListWorkRequestLogs(ctx, generativeai.ListWorkRequestLogsRequest{WorkRequestId: &wrID, Limit: common.Int(1000),
+		SortOrder: generativeai.ListWorkRequestLogsSortOrderDesc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range lr2.Items {
+		if strings.Contains(deref(l.Message), "fine-tuning started") {
+			if l.Timestamp == nil || !l.Timestamp.Time.Before(killed.Add(25*time.Second)) {
+				t.Errorf("the resumed attempt started at %v, killed at %v: the dead server's lease was waited for", l.Timestamp, killed)
+			}
+			break
+		}
 	}
 	checkNoWorkDir(t, dataDir, id)
 	lr, err := c.ListModels(ctx, generativeai.ListModelsRequest{CompartmentId: &ten, DisplayName: common.String("killed")})

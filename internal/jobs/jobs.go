@@ -63,6 +63,15 @@ type Options struct {
 	// handler outlives it keeps its lease until the lease expires, and is
 	// then claimed again by the next runner as a new attempt.
 	ShutdownGrace time.Duration
+	// LockDir, when set, is a directory (one per data directory) where
+	// the runner keeps a lock file proving it alive, and where, on start,
+	// it finds the runners of this host that died (SIGKILL, a crash) and
+	// ends the leases of their jobs at once instead of waiting for them
+	// to expire. See owners.go. Owner must then be usable as a file name.
+	LockDir string
+	// Host names this machine in lock files (default os.Hostname()); a
+	// dead runner is reclaimed early only by a runner of the same Host.
+	Host string
 }
 
 // Runner claims and runs jobs. Register handlers, then call Run once.
@@ -95,6 +104,9 @@ func New(st store.Jobs, opts Options) *Runner {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Host == "" {
+		opts.Host, _ = os.Hostname()
 	}
 	return &Runner{
 		st:       st,
@@ -135,9 +147,34 @@ func (r *Runner) Running() int {
 // Run claims and runs jobs until ctx is done. Then it cancels the running
 // handlers with cause ErrShutdown, waits for them to return (see
 // ShutdownGrace), puts their jobs back in the queue, and returns nil.
+// With LockDir set, it first locks its owner file and reclaims the jobs
+// of this host's dead runners; failing to lock is an error.
 // Call it once.
 func (r *Runner) Run(ctx context.Context) error {
 	log := r.opts.Logger.With("owner", r.opts.Owner)
+	if dir := r.opts.LockDir; dir != "" {
+		owners, n, err := r.reclaimDead(ctx, dir, r.opts.Host)
+		if err != nil {
+			log.Error("reclaim the jobs of dead runners", "err", err)
+		}
+		if owners > 0 {
+			log.Info("reclaimed the jobs of dead runners", "runners", owners, "jobs", n)
+		}
+		lock, err := lockOwner(dir, r.opts.Owner, r.opts.Host)
+		if err != nil {
+			return err
+		}
+		clean := false
+		defer func() {
+			if clean {
+				lock.release()
+			}
+			// Else handlers still run under this owner's leases: keep
+			// the lock (until the process exits) so that nobody
+			// reclaims their jobs early.
+		}()
+		defer func() { clean = r.Running() == 0 }()
+	}
 	log.Info("job runner started", "lease", r.opts.Lease, "poll", r.opts.PollInterval)
 	ticker := time.NewTicker(r.opts.PollInterval)
 	defer ticker.Stop()

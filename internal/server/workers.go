@@ -470,10 +470,18 @@ func (s *Server) handlers() map[string]func(context.Context, *core.Job) error {
 	}
 }
 
+// WorkersDir is the folder of the data directory holding the job
+// runners' lock files (see jobs.Options.LockDir).
+const WorkersDir = "workers"
+
 // runWorkers runs the job runner with the API's handlers until ctx is
 // done; then running jobs stop and go back to the queue.
 func (s *Server) runWorkers(ctx context.Context) error {
-	r := jobs.New(s.Store, jobs.Options{Logger: s.log, PollInterval: 500 * time.Millisecond, CancelCheck: 200 * time.Millisecond})
+	// DATA/workers holds each runner's lock file: a runner that finds
+	// one unlocked (its process died, SIGKILL included) takes that
+	// runner's jobs over at once rather than after its 30 s lease.
+	r := jobs.New(s.Store, jobs.Options{Logger: s.log, PollInterval: 500 * time.Millisecond, CancelCheck: 200 * time.Millisecond,
+		LockDir: filepath.Join(s.cfg.DataDir, WorkersDir)})
 	for kind, h := range s.handlers() {
 		r.Register(kind, h)
 	}

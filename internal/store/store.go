@@ -179,6 +179,11 @@ type Jobs interface {
 	RequestCancel(ctx context.Context, id string) (*core.Job, error)
 	// ReleaseJob puts a running job back to queued (graceful shutdown), keeping its Attempt.
 	ReleaseJob(ctx context.Context, id, owner string) error
+	// ExpireJobLeases ends the leases of the running jobs held by owner,
+	// a worker the caller has proved dead, so that the next ClaimJob
+	// takes them at once (as a new attempt) instead of after the lease.
+	// It returns how many jobs it changed.
+	ExpireJobLeases(ctx context.Context, owner string) (int, error)
 	// CountJobs counts a queue's jobs in the given states ("" queue: all queues).
 	CountJobs(ctx context.Context, queue string, states ...string) (int, error)
 }

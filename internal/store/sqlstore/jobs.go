@@ -281,6 +281,27 @@ func (o *ops) ReleaseJob(ctx context.Context, id, owner string) error {
 		[]any{core.JobQueued, nanos(time.Now())}, id, owner)
 }
 
+// ExpireJobLeases ends the leases of owner's running jobs: see store.Jobs.
+func (o *ops) ExpireJobLeases(ctx context.Context, owner string) (int, error) {
+	if owner == "" {
+		return 0, errMissing("expire job leases", "owner")
+	}
+	var n int64
+	err := o.write(ctx, func(q querier) error {
+		res, err := q.exec(ctx, `UPDATE jobs SET lease_expires = 0, time_updated = ? WHERE state = ? AND lease_owner = ?`,
+			nanos(time.Now()), core.JobRunning, owner)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, o.classify(err, "expire job leases of "+owner)
+	}
+	return int(n), nil
+}
+
 // CountJobs counts a queue's jobs in the given states; "" counts every
 // queue, and no states count every state.
 func (o *ops) CountJobs(ctx context.Context, queue string, states ...string) (int, error) {

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -366,5 +367,43 @@ func testJobConcurrentClaims(t *testing.T, st store.Store) {
 				t.Fatalf("queue %s claimed out of order: %v", q, ids)
 			}
 		}
+	}
+}
+
+func testJobExpireLeases(t *testing.T, st store.Store) {
+	now := time.Now()
+	enqueue(t, st, &core.Job{ID: "d1", Kind: "k", Queue: "q1"})
+	enqueue(t, st, &core.Job{ID: "d2", Kind: "k", Queue: "q2"})
+	enqueue(t, st, &core.Job{ID: "alive", Kind: "k", Queue: "q3"})
+	for _, owner := range []string{"dead", "dead", "live"} {
+		if c := claim(t, st, owner, now); c == nil {
+			t.Fatalf("%s claims nothing", owner)
+		}
+	}
+	n, err := st.ExpireJobLeases(ctx(t), "dead")
+	must(t, err, "expire")
+	if n != 2 {
+		t.Fatalf("expired %d jobs, want 2", n)
+	}
+	// The dead owner's jobs are claimed at once, as new attempts; the
+	// live owner's job is not.
+	var got []string
+	for c := claim(t, st, "w2", now); c != nil; c = claim(t, st, "w2", now) {
+		if c.Attempt != 2 {
+			t.Errorf("%s reclaimed as attempt %d, want 2", c.ID, c.Attempt)
+		}
+		got = append(got, c.ID)
+	}
+	if !slices.Equal(got, []string{"d1", "d2"}) {
+		t.Fatalf("reclaimed %v, want [d1 d2]", got)
+	}
+	wantErr(t, st.ExtendLease(ctx(t), "d1", "dead", now.Add(lease)), store.ErrNotFound, "dead owner extends")
+	must(t, st.ExtendLease(ctx(t), "alive", "live", now.Add(lease)), "live owner extends")
+	if n, err := st.ExpireJobLeases(ctx(t), "nobody"); err != nil || n != 0 {
+		t.Fatalf("expire for an owner without jobs: %d, %v", n, err)
+	}
+	_, err = st.ExpireJobLeases(ctx(t), "")
+	if err == nil {
+		t.Fatal("expire for an empty owner accepted")
 	}
 }

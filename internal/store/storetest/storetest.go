@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"JobRelease", testJobRelease},
 		{"JobConcurrentClaims", testJobConcurrentClaims},
 		{"ListSortKeys", testListSortKeys},
+		{"JobExpireLeases", testJobExpireLeases},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
