@@ -8,158 +8,37 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/gantryml/gantry/internal/api"
 	"github.com/gantryml/gantry/internal/auth"
-	"github.com/gantryml/gantry/internal/core"
-	"github.com/gantryml/gantry/internal/objectstore"
-	"github.com/gantryml/gantry/internal/store"
+	"github.com/gantryml/gantry/internal/server/servertest"
 	"github.com/oracle/oci-go-sdk/v65/common"
 	"github.com/oracle/oci-go-sdk/v65/objectstorage"
 	"github.com/oracle/oci-go-sdk/v65/objectstorage/transfer"
 )
 
-// osIdentities is an in-memory store.Identities for the Object Storage tests.
-type osIdentities struct {
-	mu    sync.Mutex
-	tens  map[string]*core.Tenancy
-	users map[string]*core.User
-	keys  []*core.APIKey
-	comps map[string]*core.Compartment
-}
-
-func newOSIdentities() *osIdentities {
-	return &osIdentities{tens: map[string]*core.Tenancy{}, users: map[string]*core.User{}, comps: map[string]*core.Compartment{}}
-}
-
-func (m *osIdentities) CreateTenancy(_ context.Context, t *core.Tenancy) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.tens[t.ID] = t
-	return nil
-}
-func (m *osIdentities) GetTenancy(_ context.Context, id string) (*core.Tenancy, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if t, ok := m.tens[id]; ok {
-		return t, nil
-	}
-	return nil, store.ErrNotFound
-}
-func (m *osIdentities) GetTenancyByNamespace(_ context.Context, ns string) (*core.Tenancy, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, t := range m.tens {
-		if t.Namespace == ns {
-			return t, nil
-		}
-	}
-	return nil, store.ErrNotFound
-}
-func (m *osIdentities) ListTenancies(context.Context) ([]*core.Tenancy, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*core.Tenancy
-	for _, t := range m.tens {
-		out = append(out, t)
-	}
-	return out, nil
-}
-func (m *osIdentities) CreateUser(_ context.Context, u *core.User) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.users[u.ID] = u
-	return nil
-}
-func (m *osIdentities) GetUser(_ context.Context, id string) (*core.User, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if u, ok := m.users[id]; ok {
-		return u, nil
-	}
-	return nil, store.ErrNotFound
-}
-func (m *osIdentities) ListUsers(context.Context, string) ([]*core.User, error) { return nil, nil }
-func (m *osIdentities) AddAPIKey(_ context.Context, k *core.APIKey) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.keys = append(m.keys, k)
-	return nil
-}
-func (m *osIdentities) GetAPIKey(_ context.Context, t, u, fp string) (*core.APIKey, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, k := range m.keys {
-		if k.TenancyID == t && k.UserID == u && k.Fingerprint == fp {
-			return k, nil
-		}
-	}
-	return nil, store.ErrNotFound
-}
-func (m *osIdentities) CreateCompartment(_ context.Context, c *core.Compartment) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.comps[c.ID] = c
-	return nil
-}
-func (m *osIdentities) GetCompartment(_ context.Context, id string) (*core.Compartment, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if c, ok := m.comps[id]; ok {
-		return c, nil
-	}
-	return nil, store.ErrNotFound
-}
-func (m *osIdentities) ListCompartments(context.Context, string) ([]*core.Compartment, error) {
-	return nil, nil
-}
-
-// osEnv is a running Object Storage endpoint with a bootstrapped tenancy.
+// osEnv is a running server's Object Storage endpoint with its first tenancy.
 type osEnv struct {
 	url     string
 	dataDir string
-	ids     *osIdentities
 	client  objectstorage.ObjectStorageClient
 	ns      string
 	tenancy string
 }
 
-func startObjectStorage(t *testing.T) *osEnv {
-	t.Helper()
-	dir := t.TempDir()
-	ids := newOSIdentities()
-	ctx := context.Background()
-	if err := auth.Bootstrap(ctx, ids, dir, ""); err != nil {
-		t.Fatal(err)
+// forBackends runs an Object Storage test against a real listening
+// server on SQLite and on PostgreSQL: the objects live on disk, but
+// namespaces, tenancies, compartments and keys come from the database.
+func forBackends(t *testing.T, test func(t *testing.T, e *osEnv)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			s := servertest.Start(t, servertest.Options{Postgres: b.postgres})
+			test(t, &osEnv{url: s.BaseURL, dataDir: s.DataDir, client: s.ObjectStorage, ns: s.Namespace, tenancy: s.TenancyID})
+		})
 	}
-	objs, err := objectstore.Open(filepath.Join(dir, "objects"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := api.RequestIDMiddleware(auth.Middleware(ids, nil, api.NewObjectStorageHandler(objs, ids)))
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	prov, err := auth.ConfigProvider(auth.ConfigPath(dir), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := objectstorage.NewObjectStorageClientWithConfigurationProvider(prov)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Host = srv.URL
-	noRetry := common.NoRetryPolicy()
-	c.BaseClient.Configuration.RetryPolicy = &noRetry
-	c.BaseClient.Configuration.CircuitBreaker = common.NewCircuitBreaker(common.NoCircuitBreakerSetting())
-	tenancy, _ := prov.TenancyOCID()
-	ts, _ := ids.ListTenancies(ctx)
-	return &osEnv{url: srv.URL, dataDir: dir, ids: ids, client: c, ns: ts[0].Namespace, tenancy: tenancy}
 }
 
 // serviceErr asserts err is an OCI service error with status and code.
@@ -178,8 +57,9 @@ func serviceErr(t *testing.T, what string, err error, status int, code string) {
 	}
 }
 
-func TestObjectStorageSDK(t *testing.T) {
-	e := startObjectStorage(t)
+func TestObjectStorageSDK(t *testing.T) { forBackends(t, testObjectStorageSDK) }
+
+func testObjectStorageSDK(t *testing.T, e *osEnv) {
 	ctx := context.Background()
 	c := e.client
 
@@ -306,8 +186,9 @@ func TestObjectStorageSDK(t *testing.T) {
 	serviceErr(t, "delete missing object", err, 404, "ObjectNotFound")
 }
 
-func TestObjectStorageUploadManager(t *testing.T) {
-	e := startObjectStorage(t)
+func TestObjectStorageUploadManager(t *testing.T) { forBackends(t, testObjectStorageUploadManager) }
+
+func testObjectStorageUploadManager(t *testing.T, e *osEnv) {
 	ctx := context.Background()
 	c := e.client
 	if _, err := c.CreateBucket(ctx, objectstorage.CreateBucketRequest{NamespaceName: &e.ns, CreateBucketDetails: objectstorage.CreateBucketDetails{Name: common.String("up"), CompartmentId: &e.tenancy}}); err != nil {
@@ -405,8 +286,9 @@ func TestObjectStorageUploadManager(t *testing.T) {
 
 // TestObjectStorageAuth checks unsigned and tampered requests are refused
 // and a streamed body whose signed hash is wrong stores nothing.
-func TestObjectStorageAuth(t *testing.T) {
-	e := startObjectStorage(t)
+func TestObjectStorageAuth(t *testing.T) { forBackends(t, testObjectStorageAuth) }
+
+func testObjectStorageAuth(t *testing.T, e *osEnv) {
 	resp, err := http.Get(e.url + "/n/")
 	if err != nil {
 		t.Fatal(err)
@@ -451,8 +333,9 @@ func TestObjectStorageAuth(t *testing.T) {
 
 // TestObjectStorageRange checks Range handling on GetObject with raw
 // requests: suffix ranges, open ranges, clamping and unsatisfiable ones.
-func TestObjectStorageRange(t *testing.T) {
-	e := startObjectStorage(t)
+func TestObjectStorageRange(t *testing.T) { forBackends(t, testObjectStorageRange) }
+
+func testObjectStorageRange(t *testing.T, e *osEnv) {
 	ctx := context.Background()
 	c := e.client
 	if _, err := c.CreateBucket(ctx, objectstorage.CreateBucketRequest{NamespaceName: &e.ns, CreateBucketDetails: objectstorage.CreateBucketDetails{Name: common.String("r"), CompartmentId: &e.tenancy}}); err != nil {
