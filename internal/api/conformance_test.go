@@ -695,6 +695,13 @@ func conformance(t *testing.T, s *servertest.Server) {
 		if err != nil || *g.CompartmentId != comp {
 			t.Errorf("cluster compartment after move: %v", err)
 		}
+		_, err = c.ChangeDedicatedAiClusterCompartment(ctx, generativeai.ChangeDedicatedAiClusterCompartmentRequest{DedicatedAiClusterId: hosting.Id,
+			IfMatch: common.String(`"old"`), ChangeDedicatedAiClusterCompartmentDetails: generativeai.ChangeDedicatedAiClusterCompartmentDetails{CompartmentId: &ten}})
+		svcErr(t, err, 412, "PreconditionFailed")
+		if _, err := c.ChangeDedicatedAiClusterCompartment(ctx, generativeai.ChangeDedicatedAiClusterCompartmentRequest{DedicatedAiClusterId: hosting.Id,
+			IfMatch: g.Etag, ChangeDedicatedAiClusterCompartmentDetails: generativeai.ChangeDedicatedAiClusterCompartmentDetails{CompartmentId: &comp}}); err != nil {
+			t.Errorf("ChangeDedicatedAiClusterCompartment with the current etag: %v", err)
+		}
 		_, err = c.ChangeModelCompartment(ctx, generativeai.ChangeModelCompartmentRequest{ModelId: custom.Id,
 			ChangeModelCompartmentDetails: generativeai.ChangeModelCompartmentDetails{CompartmentId: &ten}})
 		if err != nil {
@@ -1027,7 +1034,10 @@ func conformance(t *testing.T, s *servertest.Server) {
 	})
 
 	t.Run("DeleteCluster", func(t *testing.T) {
-		r, err := c.DeleteDedicatedAiCluster(ctx, generativeai.DeleteDedicatedAiClusterRequest{DedicatedAiClusterId: hosting.Id})
+		_, err := c.DeleteDedicatedAiCluster(ctx, generativeai.DeleteDedicatedAiClusterRequest{DedicatedAiClusterId: hosting.Id, IfMatch: common.String(`"old"`)})
+		svcErr(t, err, 412, "PreconditionFailed")
+		r, err := c.DeleteDedicatedAiCluster(ctx, generativeai.DeleteDedicatedAiClusterRequest{DedicatedAiClusterId: hosting.Id,
+			IfMatch: clusterETag(t, c, *hosting.Id)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1089,6 +1099,15 @@ func deref(p *string) string {
 func custom_etag(t *testing.T, c generativeai.GenerativeAiClient, id string) *string {
 	t.Helper()
 	g, err := c.GetModel(context.Background(), generativeai.GetModelRequest{ModelId: &id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g.Etag
+}
+
+func clusterETag(t *testing.T, c generativeai.GenerativeAiClient, id string) *string {
+	t.Helper()
+	g, err := c.GetDedicatedAiCluster(context.Background(), generativeai.GetDedicatedAiClusterRequest{DedicatedAiClusterId: &id})
 	if err != nil {
 		t.Fatal(err)
 	}
