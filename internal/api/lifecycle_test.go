@@ -30,6 +30,8 @@ type gateTrainer struct {
 	// objs and ns, when set, receive an artifact object per model.
 	objs *objectstore.Store
 	ns   string
+	// hold, when set, is waited for after a canceled context, before Train returns.
+	hold chan struct{}
 }
 
 func newGateTrainer() *gateTrainer {
@@ -70,6 +72,12 @@ func (g *gateTrainer) Train(ctx context.Context, job server.TrainJob, p server.P
 	g.started <- job.Model.ID
 	select {
 	case <-ctx.Done():
+		g.mu.Lock()
+		hold := g.hold
+		g.mu.Unlock()
+		if hold != nil {
+			<-hold
+		}
 		return server.Artifacts{}, ctx.Err()
 	case <-gate:
 		return server.Artifacts{Metrics: &core.ModelMetrics{Type: core.MetricsTypeChat, FinalAccuracy: 0.75, FinalLoss: 0.5}}, nil
@@ -187,11 +195,27 @@ func fineTuneJobs(t *testing.T, s *servertest.Server, gt *gateTrainer) {
 	}
 	gt.waitStarted(t, *b.Id)
 
-	// Deleting a training model stops its job.
+	// Deleting a training model stops its job: its work request is
+	// CANCELING until the trainer returns, then CANCELED.
+	hold := make(chan struct{})
+	gt.mu.Lock()
+	gt.hold = hold
+	gt.mu.Unlock()
 	d, err := c.DeleteModel(ctx, generativeai.DeleteModelRequest{ModelId: a.Id})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if wr := getWR(t, c, *a.OpcWorkRequestId); wr.Status != generativeai.OperationStatusCanceling {
+		t.Errorf("fine-tune work request of a model being deleted: %s, want CANCELING", wr.Status)
+	}
+	time.Sleep(300 * time.Millisecond) // the runner sees the cancel flag; the trainer is held
+	if wr := getWR(t, c, *a.OpcWorkRequestId); wr.Status != generativeai.OperationStatusCanceling {
+		t.Errorf("fine-tune work request while its trainer stops: %s, want CANCELING", wr.Status)
+	}
+	gt.mu.Lock()
+	gt.hold = nil
+	gt.mu.Unlock()
+	close(hold)
 	if wr := waitWR(t, c, *d.OpcWorkRequestId); wr.Status != generativeai.OperationStatusSucceeded {
 		t.Errorf("delete of a training model: %s", wr.Status)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/gantryml/gantry/internal/core"
 	"github.com/gantryml/gantry/internal/store"
@@ -429,8 +430,16 @@ func (s *Server) deleteModel(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("update model: %w", err)
 		}
 		if j, err := tx.GetJob(ctx, JobID(JobFineTune, m.ID)); err == nil && (j.State == core.JobQueued || j.State == core.JobRunning) {
-			if _, err := tx.RequestCancel(ctx, j.ID); err != nil {
+			cj, err := tx.RequestCancel(ctx, j.ID)
+			if err != nil {
 				return fmt.Errorf("cancel fine-tune job %s: %w", j.ID, err)
+			}
+			if cj.State == core.JobRunning && cj.WorkRequestID != "" {
+				// Training stops at its next step; until then its work
+				// request is CANCELING (the worker ends it CANCELED).
+				if err := markCanceling(ctx, tx, cj.WorkRequestID, now); err != nil {
+					return err
+				}
 			}
 		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("get job of model: %w", err)
@@ -450,6 +459,26 @@ func (s *Server) deleteModel(w http.ResponseWriter, r *http.Request) error {
 	s.notify()
 	w.Header().Set(HeaderWorkRequestID, wr.ID)
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// markCanceling sets a running work request CANCELING, with a log line.
+func markCanceling(ctx context.Context, tx store.WorkRequests, id string, now time.Time) error {
+	wr, err := tx.GetWorkRequest(ctx, id)
+	if err != nil {
+		return fmt.Errorf("get work request %s: %w", id, err)
+	}
+	if wr.Status != core.WorkRequestAccepted && wr.Status != core.WorkRequestInProgress && wr.Status != core.WorkRequestWaiting {
+		return nil
+	}
+	wr.Status = core.WorkRequestCanceling
+	wr.TimeUpdated = now
+	if err := tx.UpdateWorkRequest(ctx, wr); err != nil {
+		return fmt.Errorf("update work request %s: %w", id, err)
+	}
+	if err := tx.AppendWorkRequestLog(ctx, id, core.WorkRequestLog{Message: "cancel requested by DeleteModel", Timestamp: now}); err != nil {
+		return fmt.Errorf("append work request log: %w", err)
+	}
 	return nil
 }
 

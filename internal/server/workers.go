@@ -448,13 +448,18 @@ func (p *wrProgress) Log(ctx context.Context, msg string) {
 	}
 }
 
+// Percent records progress on an IN_PROGRESS work request; one that is
+// CANCELING (or ended) keeps its status.
 func (p *wrProgress) Percent(ctx context.Context, pct float64) {
-	wr, err := p.st.GetWorkRequest(ctx, p.wrID)
-	if err == nil {
+	err := p.st.InTx(ctx, func(tx store.Tx) error {
+		wr, err := tx.GetWorkRequest(ctx, p.wrID)
+		if err != nil || wr.Status != core.WorkRequestInProgress {
+			return err
+		}
 		wr.PercentComplete = min(max(pct, 0), 99.9)
 		wr.TimeUpdated = now()
-		err = p.st.UpdateWorkRequest(ctx, wr)
-	}
+		return tx.UpdateWorkRequest(ctx, wr)
+	})
 	if err != nil {
 		p.log.WarnContext(ctx, "update work request progress", "work_request", p.wrID, "err", err)
 	}
