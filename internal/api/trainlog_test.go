@@ -45,8 +45,9 @@ func (loggingTrainer) Train(ctx context.Context, job server.TrainJob, p server.P
 }
 
 // TestTrainerLogsCarryIDs checks that the trainer logs through the
-// server's logger, with the job's ids and the opc-request-id of the
-// CreateModel that queued the job.
+// server's logger, with the job's ids and the request_id (opc-request-id)
+// of the CreateModel that queued the job, the same as the request's own
+// log line.
 func TestTrainerLogsCarryIDs(t *testing.T) {
 	var buf syncBuffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
@@ -61,16 +62,23 @@ func TestTrainerLogsCarryIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitWR(t, c, *r.OpcWorkRequestId)
-	var line string
+	var line, request string
 	for _, l := range strings.Split(buf.String(), "\n") {
 		if strings.Contains(l, "logging trainer step") {
 			line = l
 		}
+		if strings.Contains(l, "msg=request ") && strings.Contains(l, "request_id="+*r.OpcRequestId) {
+			request = l
+		}
+	}
+	// The CreateModel's own request log line has the same request_id.
+	if !strings.Contains(request, "method=POST") || !strings.Contains(request, "path=/20231130/models") {
+		t.Errorf("no request log line for CreateModel with request_id=%s:\n%s", *r.OpcRequestId, buf.String())
 	}
 	if line == "" {
 		t.Fatalf("the trainer's line is not in the server's log:\n%s", buf.String())
 	}
-	for _, want := range []string{"opc_request_id=" + *r.OpcRequestId, "work_request=" + *r.OpcWorkRequestId, "model=" + *r.Id, "job=", "attempt=1"} {
+	for _, want := range []string{"request_id=" + *r.OpcRequestId, "work_request=" + *r.OpcWorkRequestId, "model=" + *r.Id, "job=", "attempt=1"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("trainer log line %q lacks %q", line, want)
 		}

@@ -36,9 +36,9 @@ type TrainJob struct {
 	// checkpoints (DATA/jobs/<model OCID>); DeleteModel removes it.
 	WorkDir string
 	// Logger, when not nil, is the server's logger with the job's
-	// attributes (job, work_request, model, attempt, and the
-	// opc_request_id of the CreateModel that queued it); a Trainer logs
-	// through it so its lines can be matched to the request.
+	// attributes (job, work_request, model, attempt, and request_id: the
+	// opc-request-id of the CreateModel that queued it, as in that
+	// request's own log line); a Trainer logs through it.
 	Logger *slog.Logger
 	// Attempt counts the job's claims that did not end in a graceful
 	// release, from 1: a shutdown does not count, a crash does. Either
@@ -316,7 +316,7 @@ func (w *workers) jobLogger(j *core.Job) *slog.Logger {
 	log = log.With("job", j.ID, "work_request", j.WorkRequestID, "model", j.ResourceID, "attempt", j.Attempt)
 	var p api.JobPayload
 	if json.Unmarshal(j.Payload, &p) == nil && p.OpcRequestID != "" {
-		log = log.With("opc_request_id", p.OpcRequestID)
+		log = log.With("request_id", p.OpcRequestID)
 	}
 	return log
 }
