@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -15,6 +16,7 @@ import (
 	"github.com/oracle/oci-go-sdk/v65/objectstorage"
 
 	"github.com/gantryml/gantry/internal/server"
+	"github.com/gantryml/gantry/internal/server/servertest"
 )
 
 // declaredHeaders returns the lower-case names of the response type's
@@ -246,6 +248,39 @@ func TestObjectStorageResponseHeaders(t *testing.T) {
 			if !slices.Contains(declared, h) && !slices.Contains(transportHeaders, h) && !universal {
 				t.Errorf("%s: header %s is not in the SDK's %T", cl.name, h, resp)
 			}
+		}
+	}
+}
+
+// TestModelDeprecationInfo: CreateModel on a base model whose
+// timeDeprecated has passed answers model-deprecation-info naming it; on
+// a current base model it does not.
+func TestModelDeprecationInfo(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	for _, name := range []string{server.DefaultBaseModelName, "old-base"} {
+		if err := server.InstallTinyBaseModel(ctx, filepath.Join(dir, server.BaseModelsDir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, filepath.Join(dir, server.BaseModelsDir, "old-base", server.CatalogFile), `{"displayName":"old-base","timeDeprecated":"2020-01-02T03:04:05Z"}`)
+	s := servertest.Start(t, servertest.Options{DataDir: dir})
+	c := s.GenAI
+	putDataset(t, s, "data", "train.jsonl")
+	ft := createCluster(t, c, s.TenancyID, "ft", generativeai.DedicatedAiClusterTypeFineTuning, 2)
+	for _, tc := range []struct {
+		base, want string
+	}{
+		{server.DefaultBaseModelName, ""},
+		{"old-base", "old-base"},
+	} {
+		r, err := c.CreateModel(ctx, generativeai.CreateModelRequest{CreateModelDetails: modelDetails(s.TenancyID, server.BaseModelID(tc.base), *ft.Id, s.Namespace, "data", "train.jsonl", nil)})
+		if err != nil {
+			t.Fatalf("CreateModel on %s: %v", tc.base, err)
+		}
+		got := deref(r.ModelDeprecationInfo)
+		if tc.want == "" && got != "" || tc.want != "" && (!strings.Contains(got, tc.want) || !strings.Contains(got, "2020-01-02T03:04:05Z")) {
+			t.Errorf("CreateModel on %s: model-deprecation-info %q", tc.base, got)
 		}
 	}
 }

@@ -102,8 +102,25 @@ func (s *Server) createModel(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.notify()
+	if info := s.deprecationInfo(ctx, m.BaseModelID); info != "" {
+		w.Header().Set(HeaderModelDeprecationInfo, info)
+	}
 	writeResource(w, http.StatusOK, toModelJSON(m, ""), m.ETag, HeaderWorkRequestID, wr.ID)
 	return nil
+}
+
+// HeaderModelDeprecationInfo is CreateModel's response header naming a
+// deprecated base model.
+const HeaderModelDeprecationInfo = "model-deprecation-info"
+
+// deprecationInfo describes a base model whose timeDeprecated has passed,
+// for the model-deprecation-info header OCI sends only then; "" otherwise.
+func (s *Server) deprecationInfo(ctx context.Context, baseID string) string {
+	base, err := s.Store.GetModel(ctx, baseID)
+	if err != nil || base.TimeDeprecated == nil || base.TimeDeprecated.After(s.now()) {
+		return ""
+	}
+	return fmt.Sprintf("base model %s (%s) was deprecated on %s", base.DisplayName, base.ID, base.TimeDeprecated.UTC().Format(time.RFC3339))
 }
 
 // replayModel answers a retried CreateModel with the model it created.
