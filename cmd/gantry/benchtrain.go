@@ -22,12 +22,13 @@ func runBenchTrain(ctx context.Context, args []string) error {
 	steps := fs.Int("steps", 3, "timed steps (after one warm-up step)")
 	threads := fs.Int("threads", 0, "threads (0: all CPUs)")
 	last := fs.Int("last-layers", 0, "vanilla: train the last N layers (0: all)")
+	precision := fs.String("precision", "fp32", "frozen weights: fp32 (exact) or bf16 (stored and multiplied as bfloat16)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	res, err := nn.BenchTrain(ctx, nn.BenchOptions{
 		Preset: *preset, Method: nn.Method(*method), Seq: *seq, Batch: *batch,
-		Steps: *steps, Threads: *threads, NumLastLayers: *last,
+		Steps: *steps, Threads: *threads, NumLastLayers: *last, Precision: nn.Precision(*precision),
 	})
 	if err != nil {
 		return fmt.Errorf("bench train: %w", err)

@@ -25,7 +25,7 @@ import (
 func runTrain(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("gantry train", flag.ContinueOnError)
 	var o train.Options
-	var method, targets, resume, metricsPath string
+	var method, targets, resume, metricsPath, precision string
 	var seed uint64
 	fs.StringVar(&o.ModelDir, "model", "", "base model directory (Hugging Face layout)")
 	fs.StringVar(&o.DataPath, "data", "", "training data, JSON Lines of {prompt, completion} or {messages}")
@@ -54,6 +54,7 @@ func runTrain(ctx context.Context, args []string) error {
 	fs.StringVar(&resume, "resume", "", "resume from the checkpoints in this directory (and keep checkpointing there)")
 	fs.StringVar(&o.InitAdapter, "init-adapter", "", "start from this LoRA or IA3 adapter's tensors")
 	fs.IntVar(&o.Threads, "threads", 0, "compute threads (default GOMAXPROCS)")
+	fs.StringVar(&precision, "precision", "fp32", "frozen weights: fp32 (exact) or bf16 (stored and multiplied as bfloat16; trainable parameters stay fp32)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,6 +65,11 @@ func runTrain(ctx context.Context, args []string) error {
 		return errors.New("--model, --data and --out are required")
 	}
 	o.Method = nn.Method(method)
+	p, err := nn.ParsePrecision(precision)
+	if err != nil {
+		return fmt.Errorf("--precision: %w", err)
+	}
+	o.Precision = p
 	o.Seed = seed
 	if targets != "" {
 		o.LoRATargets = strings.Split(targets, ",")

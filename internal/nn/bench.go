@@ -9,8 +9,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gantryml/gantry/internal/model"
@@ -85,9 +87,10 @@ type BenchOptions struct {
 	Preset        string
 	Method        Method
 	Seq, Batch    int
-	Steps         int // timed steps after one warm-up step
-	Threads       int // 0: GOMAXPROCS
-	NumLastLayers int // vanilla; 0 means all layers
+	Steps         int       // timed steps after one warm-up step
+	Threads       int       // 0: GOMAXPROCS
+	NumLastLayers int       // vanilla; 0 means all layers
+	Precision     Precision // "" means FP32
 }
 
 // BenchResult is what BenchTrain measured. GFLOPS counts StepFLOPs's
@@ -106,9 +109,15 @@ type BenchResult struct {
 	GFLOPS       float64 `json:"gflops"`
 	PeakGFLOPS   float64 `json:"peak_gflops"`
 	PeakRSSBytes int64   `json:"peak_rss_bytes"`
-	Precision    string  `json:"precision"`
-	FirstLoss    float64 `json:"first_loss"`
-	LastLoss     float64 `json:"last_loss"`
+	// StepPeakRSSBytes is the peak RSS over the timed steps alone (the
+	// kernel's peak is reset after the warm-up step and a GC), which leaves
+	// out building the network: under BF16 the float32 weights exist only
+	// until they are converted. 0 where the reset is not possible.
+	StepPeakRSSBytes int64   `json:"step_peak_rss_bytes"`
+	CPUSecPerStep    float64 `json:"cpu_seconds_per_step"`
+	Precision        string  `json:"precision"`
+	FirstLoss        float64 `json:"first_loss"`
+	LastLoss         float64 `json:"last_loss"`
 }
 
 // BenchTrain builds the preset's shape with random weights and times
@@ -127,12 +136,15 @@ func BenchTrain(ctx context.Context, o BenchOptions) (BenchResult, error) {
 		runtime.GOMAXPROCS(o.Threads)
 	}
 	threads := runtime.GOMAXPROCS(0)
-	opt := Options{Method: o.Method, LoRARank: 8, LoRAAlpha: 8, LoRADropout: 0.1, Seed: 1, Threads: threads}
+	prec, err := ParsePrecision(string(o.Precision))
+	if err != nil {
+		return BenchResult{}, err
+	}
+	opt := Options{Method: o.Method, LoRARank: 8, LoRAAlpha: 8, LoRADropout: 0.1, Seed: 1, Threads: threads, Precision: prec}
 	if o.Method == Vanilla {
 		opt.NumLastLayers = o.NumLastLayers
 	}
-	w := RandomWeights(cfg, 1)
-	net, err := New(cfg, w, opt)
+	net, err := New(cfg, RandomWeights(cfg, 1), opt) // under BF16 the float32 frozen weights are garbage once converted
 	if err != nil {
 		return BenchResult{}, err
 	}
@@ -150,7 +162,7 @@ func BenchTrain(ctx context.Context, o BenchOptions) (BenchResult, error) {
 		}
 	}
 	opti := NewAdamW(net.Params())
-	res := BenchResult{Preset: o.Preset, Method: o.Method, Seq: o.Seq, Batch: o.Batch, Steps: o.Steps, Threads: threads, Precision: "fp32"}
+	res := BenchResult{Preset: o.Preset, Method: o.Method, Seq: o.Seq, Batch: o.Batch, Steps: o.Steps, Threads: threads, Precision: string(prec)}
 	step := func() (float64, error) {
 		net.ZeroGrad()
 		loss, tok, err := net.ForwardBackward(ctx, b, 1/float32(max(1, N-o.Batch)))
@@ -163,6 +175,11 @@ func BenchTrain(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	if res.FirstLoss, err = step(); err != nil {
 		return res, err
 	}
+	peak0 := peakRSS() // before the reset below
+	runtime.GC()
+	debug.FreeOSMemory()
+	resetPeak := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+	cpu0 := processCPU()
 	start := time.Now()
 	for range o.Steps {
 		if res.LastLoss, err = step(); err != nil {
@@ -170,15 +187,28 @@ func BenchTrain(ctx context.Context, o BenchOptions) (BenchResult, error) {
 		}
 	}
 	sec := time.Since(start).Seconds()
+	res.CPUSecPerStep = (processCPU() - cpu0) / float64(o.Steps)
+	if resetPeak {
+		res.StepPeakRSSBytes = peakRSS()
+	}
 	res.StepSeconds = sec / float64(o.Steps)
 	res.TokensPerSec = float64(N*o.Steps) / sec
 	res.GFLOPS = net.StepFLOPs(b) * float64(o.Steps) / sec / 1e9
-	res.PeakRSSBytes = peakRSS()
+	res.PeakRSSBytes = max(peakRSS(), peak0)
 	res.PeakGFLOPS = tensor.MeasurePeakGFLOPS(tensor.Best(), threads, time.Second)
 	if math.IsNaN(res.LastLoss) {
 		return res, fmt.Errorf("bench: loss is NaN")
 	}
 	return res, nil
+}
+
+// processCPU returns the process's user+system CPU time in seconds.
+func processCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 // peakRSS reads VmHWM from /proc/self/status in bytes, or 0 where absent.

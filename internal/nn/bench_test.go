@@ -4,7 +4,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
@@ -66,15 +65,6 @@ func BenchmarkTrainStepSmolLM2(b *testing.B) {
 		b.Run(string(m), func(b *testing.B) { benchStep(b, "smollm2-135m", m, 8, 256) })
 		b.Run(string(m)+"-b2", func(b *testing.B) { benchStep(b, "smollm2-135m", m, 2, 256) })
 	}
-}
-
-// processCPU returns the process's user+system CPU time in seconds.
-func processCPU() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 // BenchmarkPeakFMA reports the machine's FMA-loop peak on GOMAXPROCS

@@ -33,7 +33,7 @@ func NewFull(cfg *model.Config, w *model.Weights, opt Options) (*Full, error) {
 // NewFullOf is NewFull for either element type (float64 copies the
 // weights, for gradient checks).
 func NewFullOf[F Float](cfg *model.Config, w *model.Weights, opt Options) (*FullOf[F], error) {
-	opt.Method, opt.NumLastLayers = Vanilla, 0
+	opt.Method, opt.NumLastLayers, opt.Precision = Vanilla, 0, FP32
 	opt.LoRARank, opt.LoRADropout, opt.LoRATargets = 0, 0, nil
 	n, err := NewOf[F](cfg, w, opt)
 	if err != nil {

@@ -172,7 +172,11 @@ func RMSNormBackward[F Float](dx, dw, dout, x, rstd, w []F, N, C int) {
 // x [N, in]; W [out, in] row-major (Hugging Face layout); b [out] or nil;
 // y [N, out] (overwritten).
 func LinearForward[F Float](y, x, w, b []F, N, in, out int) {
-	gemm(false, true, N, out, in, 1, x, in, w, in, 0, y, out)
+	linearForward(y, x, matRef[F]{f: w}, b, N, in, out)
+}
+
+func linearForward[F Float](y, x []F, w matRef[F], b []F, N, in, out int) {
+	w.mulNT(N, out, in, 1, x, in, 0, y, out)
 	if b != nil {
 		for i := 0; i < N; i++ {
 			yi := y[i*out : (i+1)*out]
@@ -188,8 +192,12 @@ func LinearForward[F Float](y, x, w, b []F, N, in, out int) {
 // Any of dx, dw, db may be nil to skip that product (frozen weights, or no
 // gradient needed below).
 func LinearBackward[F Float](dx, dw, db, dy, x, w []F, N, in, out int) {
+	linearBackward(dx, dw, db, dy, x, matRef[F]{f: w}, N, in, out)
+}
+
+func linearBackward[F Float](dx, dw, db, dy, x []F, w matRef[F], N, in, out int) {
 	if dx != nil {
-		gemm(false, false, N, in, out, 1, dy, out, w, in, 1, dx, in)
+		w.mulNN(N, in, out, 1, dy, out, 1, dx, in)
 	}
 	if dw != nil {
 		gemm(true, false, out, in, N, 1, dy, out, x, in, 1, dw, in)

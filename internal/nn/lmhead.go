@@ -1,6 +1,10 @@
 package nn
 
-import "math"
+import (
+	"math"
+
+	"github.com/gantryml/gantry/internal/tensor"
+)
 
 // LMHeadRows returns how many rows LMHeadCrossEntropy processes at once so
 // that one block of logits, rows×V, stays near budget elements (at least
@@ -21,6 +25,10 @@ func LMHeadRows(V, budget int) int {
 // computed twice. The loss is summed in float64 in row order; correct counts
 // the rows whose first arg-max equals the target. Targets must lie in [0, V).
 func LMHeadCrossEntropy[F Float](dx, x, w []F, targets []int32, M, C, V int, scale F, logits []F) (loss float64, correct int) {
+	return lmHeadCrossEntropy(dx, x, matRef[F]{f: w}, targets, M, C, V, scale, logits)
+}
+
+func lmHeadCrossEntropy[F Float](dx, x []F, w matRef[F], targets []int32, M, C, V int, scale F, logits []F) (loss float64, correct int) {
 	rows := len(logits) / V
 	// Per-row results, summed in row order after each parallel block.
 	rowLoss := make([]float64, rows)
@@ -28,7 +36,7 @@ func LMHeadCrossEntropy[F Float](dx, x, w []F, targets []int32, M, C, V int, sca
 	hit := make([]bool, rows)
 	for i0 := 0; i0 < M; i0 += rows {
 		n := min(rows, M-i0)
-		gemm(false, true, n, V, C, 1, x[i0*C:], C, w, C, 0, logits, V)
+		w.mulNT(n, V, C, 1, x[i0*C:], C, 0, logits, V)
 		parallelChunks(n, 1, func(r0, r1 int) {
 			for r := r0; r < r1; r++ {
 				rowLoss[r], rowSum[r], hit[r] = crossEntropyExpRow(logits[r*V:(r+1)*V], int(targets[i0+r]))
@@ -46,14 +54,20 @@ func LMHeadCrossEntropy[F Float](dx, x, w []F, targets []int32, M, C, V int, sca
 		// dx = (E·W)·scale/Σ − scale·W[target], with E the unnormalised
 		// exponentials: normalising the C-wide result instead of the V-wide
 		// row saves a pass over the logits.
-		gemm(false, false, n, C, V, 1, logits, V, w, C, 0, dx[i0*C:], C)
+		w.mulNN(n, C, V, 1, logits, V, 0, dx[i0*C:], C)
 		parallelChunks(n, rowChunk(C), func(r0, r1 int) {
 			for r := r0; r < r1; r++ {
 				d := dx[(i0+r)*C : (i0+r+1)*C]
-				wt := w[int(targets[i0+r])*C:][:C]
+				t := int(targets[i0+r])
 				inv := scale / F(rowSum[r])
-				for j := range d {
-					d[j] = d[j]*inv - scale*wt[j]
+				if w.h != nil {
+					for j, h := range w.h[t*C:][:C] {
+						d[j] = d[j]*inv - scale*F(tensor.FromBF16(h))
+					}
+					continue
+				}
+				for j, v := range w.f[t*C:][:C] {
+					d[j] = d[j]*inv - scale*v
 				}
 			}
 		})

@@ -49,6 +49,9 @@ type Options struct {
 	NumLastLayers int      // vanilla: train the last N layers and the final norm; 0 means all layers
 	Seed          uint64   // adapter init and dropout RNG
 	Threads       int      // goroutines for attention tiles; 0 means GOMAXPROCS (matrix products and elementwise layers always use GOMAXPROCS)
+	// Precision of the frozen weights: "" or FP32 (exact), or BF16
+	// (float32 networks only; see BF16).
+	Precision Precision
 }
 
 // ParamOf is one trainable tensor with its gradient. Name is the tensor
@@ -101,6 +104,7 @@ var linearShort = [numLinear]string{"q_proj", "k_proj", "v_proj", "o_proj", "gat
 // adaptedLinear is one projection with whatever the method attaches to it.
 type adaptedLinear[F Float] struct {
 	w, b    []F
+	wh      []uint16 // bf16 copy of a frozen w (then w is nil)
 	in, out int
 	dw, db  []F         // vanilla gradients; nil when frozen
 	loraA   *ParamOf[F] // [r, in]
@@ -134,6 +138,7 @@ type NetOf[F Float] struct {
 	r                    int
 	loraScale            F
 	embed, norm, lmHead  []F
+	embedH, lmHeadH      []uint16 // BF16: the frozen embedding and LM head (then embed and lmHead are nil)
 	dNorm                []F
 	blocks               []block[F]
 	params               []*ParamOf[F]
@@ -260,6 +265,15 @@ func NewOf[F Float](cfg *model.Config, w *model.Weights, opt Options) (*NetOf[F]
 	}
 	if err := n.attach(); err != nil {
 		return nil, err
+	}
+	switch opt.Precision {
+	case "", FP32:
+	case BF16:
+		if err := n.useBF16(); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%w: precision %q (want fp32 or bf16)", ErrOptions, opt.Precision)
 	}
 	return n, nil
 }
@@ -544,10 +558,10 @@ func (n *NetOf[F]) linearForward(l, i int, y, x []F, a *acts[F], train bool) {
 		if i == linV {
 			y0 = a.v0
 		}
-		LinearForward(y0, x, ln.w, ln.b, N, ln.in, ln.out)
+		linearForward(y0, x, ln.weight(), ln.b, N, ln.in, ln.out)
 		IA3Forward(y, y0, ln.ia3.Data, N, ln.out)
 	} else {
-		LinearForward(y, x, ln.w, ln.b, N, ln.in, ln.out)
+		linearForward(y, x, ln.weight(), ln.b, N, ln.in, ln.out)
 	}
 	if ln.loraA != nil {
 		xd := x
@@ -580,7 +594,7 @@ func (n *NetOf[F]) linearBackward(l, i int, dx, dy, x []F, a *acts[F]) {
 		dxBase = n.dzb[:N*ln.in]
 		clear(dxBase)
 	}
-	LinearBackward(dxBase, ln.dw, ln.db, dy, xin, ln.w, N, ln.in, ln.out)
+	linearBackward(dxBase, ln.dw, ln.db, dy, xin, ln.weight(), N, ln.in, ln.out)
 	if ln.loraA != nil {
 		xd, ddx := xin, dxBase
 		p := n.opt.LoRADropout
@@ -606,6 +620,12 @@ func (n *NetOf[F]) linearBackward(l, i int, dx, dy, x []F, a *acts[F]) {
 		}
 	}
 }
+
+// weight returns the projection's weight as stored.
+func (ln *adaptedLinear[F]) weight() matRef[F] { return matRef[F]{f: ln.w, h: ln.wh} }
+
+// head returns the LM head as stored.
+func (n *NetOf[F]) head() matRef[F] { return matRef[F]{f: n.lmHead, h: n.lmHeadH} }
 
 // layerForward runs block l on a.hIn and writes the block output to hOut
 // (which may alias a.hIn), saving activations in a.
@@ -683,7 +703,14 @@ func (n *NetOf[F]) forward(ctx context.Context, b *Batch, train bool) error {
 		}
 		return &n.tmp
 	}
-	EmbeddingForward(actsFor(0).hIn, b.Tokens, n.embed, N, n.C)
+	if n.embedH != nil {
+		h := actsFor(0).hIn
+		for i, t := range b.Tokens {
+			matRef[F]{h: n.embedH}.rowInto(h[i*n.C:(i+1)*n.C], int(t), n.C)
+		}
+	} else {
+		EmbeddingForward(actsFor(0).hIn, b.Tokens, n.embed, N, n.C)
+	}
 	for l := 0; l < n.L; l++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -732,7 +759,7 @@ func (n *NetOf[F]) ForwardBackward(ctx context.Context, b *Batch, scale float32)
 	if M == 0 {
 		return 0, 0, nil // no loss-bearing token: every gradient is zero
 	}
-	loss, _ := LMHeadCrossEntropy(n.dxc, n.xc, n.lmHead, n.tg, M, C, n.V, F(scale), n.logits)
+	loss, _ := lmHeadCrossEntropy(n.dxc, n.xc, n.head(), n.tg, M, C, n.V, F(scale), n.logits)
 	clear(n.dxn)
 	for r := 0; r < M; r++ {
 		i := n.rowIdx[r]
@@ -761,7 +788,7 @@ func (n *NetOf[F]) Evaluate(ctx context.Context, b *Batch) (lossSum float64, cor
 		return 0, 0, 0, err
 	}
 	M := n.gatherLossRows(b)
-	loss, correct := LMHeadCrossEntropy(nil, n.xc, n.lmHead, n.tg, M, n.C, n.V, 1, n.logits)
+	loss, correct := lmHeadCrossEntropy(nil, n.xc, n.head(), n.tg, M, n.C, n.V, 1, n.logits)
 	return loss, correct, M, nil
 }
 

@@ -61,6 +61,10 @@ type Options struct {
 	// replace the initial adapter parameters (same method and shapes).
 	InitAdapter string
 	Threads     int // network threads; 0: GOMAXPROCS
+	// Precision of the frozen weights: "" or nn.FP32 (exact), or nn.BF16
+	// (stored as bfloat16 and multiplied by tensor.SgemmBF16; trainable
+	// parameters, gradients and optimiser state stay float32).
+	Precision nn.Precision
 }
 
 // Result is a finished run.
@@ -134,6 +138,11 @@ func (o Options) withDefaults(cfg *model.Config) (Options, error) {
 	if o.WeightDecay < 0 {
 		return o, fmt.Errorf("weight decay %v: must not be negative", o.WeightDecay)
 	}
+	p, err := nn.ParsePrecision(string(o.Precision))
+	if err != nil {
+		return o, err
+	}
+	o.Precision = p
 	if o.BaseModelName == "" {
 		o.BaseModelName = o.ModelDir
 	}
@@ -184,6 +193,7 @@ func RunModel(ctx context.Context, cfg *model.Config, w *model.Weights, tok Toke
 	net, err := nn.New(cfg, w, nn.Options{
 		Method: opt.Method, LoRARank: opt.LoRARank, LoRAAlpha: opt.LoRAAlpha, LoRADropout: opt.LoRADropout,
 		LoRATargets: opt.LoRATargets, NumLastLayers: opt.NumLastLayers, Seed: opt.Seed, Threads: opt.Threads,
+		Precision: opt.Precision,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build network: %w", err)
@@ -199,6 +209,9 @@ func RunModel(ctx context.Context, cfg *model.Config, w *model.Weights, tok Toke
 	opt.RunKey = fmt.Sprintf("method=%s r=%d alpha=%v dropout=%v targets=%q last=%d wd=%v maxlen=%d init=%q model=%s %s",
 		opt.Method, opt.LoRARank, opt.LoRAAlpha, opt.LoRADropout, opt.LoRATargets, opt.NumLastLayers, opt.WeightDecay,
 		opt.MaxSeqLen, opt.InitAdapter, cfgJSON, opt.RunKey)
+	if opt.Precision != nn.FP32 {
+		opt.RunKey = "precision=" + string(opt.Precision) + " " + opt.RunKey
+	}
 	fr, err := Fit(ctx, net, optim, trainEx, valEx, opt.LoopOptions)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,111 @@
+package nn
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gantryml/gantry/internal/tensor"
+)
+
+// Precision is how a network stores its frozen weights and multiplies
+// with them. Trainable parameters, gradients, activations and optimiser
+// state are float32 under every precision.
+type Precision string
+
+// The precisions.
+const (
+	// FP32 keeps every weight in float32: exact, the default (also "").
+	FP32 Precision = "fp32"
+	// BF16 stores the frozen weights (frozen projections, the embedding
+	// and the LM head) as bfloat16, half the memory of float32, and
+	// multiplies with them by tensor.SgemmBF16: the other operand is
+	// rounded to bfloat16 as it is packed, products are exact and sums
+	// accumulate in float32.
+	BF16 Precision = "bf16"
+)
+
+// ParsePrecision parses "fp32" or "bf16" (any case); "" means FP32.
+func ParsePrecision(s string) (Precision, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "fp32", "float32":
+		return FP32, nil
+	case "bf16", "bfloat16":
+		return BF16, nil
+	}
+	return "", fmt.Errorf("%w: precision %q (want fp32 or bf16)", ErrOptions, s)
+}
+
+// matRef is a weight matrix W [rows, cols] row-major, held either as F
+// (f) or as bfloat16 (h, float32 networks only). Exactly one is set.
+type matRef[F Float] struct {
+	f []F
+	h []uint16
+}
+
+// mulNT computes c = alpha·a·Wᵀ + beta·c: a [m, k] (lda), W [n, k], c [m, n] (ldc).
+func (w matRef[F]) mulNT(m, n, k int, alpha F, a []F, lda int, beta F, c []F, ldc int) {
+	if w.h == nil {
+		gemm(false, true, m, n, k, alpha, a, lda, w.f, k, beta, c, ldc)
+		return
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	tensor.SgemmBF16(false, true, m, n, k, float32(alpha), as32(a), lda, w.h, k, float32(beta), as32(c), ldc)
+}
+
+// mulNN computes c = alpha·a·W + beta·c: a [m, k] (lda), W [k, n], c [m, n] (ldc).
+func (w matRef[F]) mulNN(m, n, k int, alpha F, a []F, lda int, beta F, c []F, ldc int) {
+	if w.h == nil {
+		gemm(false, false, m, n, k, alpha, a, lda, w.f, n, beta, c, ldc)
+		return
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	tensor.SgemmBF16(false, false, m, n, k, float32(alpha), as32(a), lda, w.h, n, float32(beta), as32(c), ldc)
+}
+
+// rowInto copies row i of W [·, cols] into dst [cols], widened to F.
+func (w matRef[F]) rowInto(dst []F, i, cols int) {
+	if w.h == nil {
+		copy(dst, w.f[i*cols:(i+1)*cols])
+		return
+	}
+	tensor.FromBF16Slice(as32(dst), w.h[i*cols:(i+1)*cols])
+}
+
+// toBF16 rounds x to bfloat16 in parallel chunks.
+func toBF16(x []float32) []uint16 {
+	h := make([]uint16, len(x))
+	parallelChunks(len(x), 1<<16, func(i0, i1 int) { tensor.ToBF16Slice(h[i0:i1], x[i0:i1]) })
+	return h
+}
+
+// useBF16 converts the frozen weights to bfloat16 and drops the network's
+// references to their float32 memory (the caller's model.Weights still
+// hold them).
+func (n *NetOf[F]) useBF16() error {
+	if !is32[F]() {
+		return fmt.Errorf("%w: bf16 precision needs a float32 network", ErrOptions)
+	}
+	for l := range n.blocks {
+		for i := range n.blocks[l].lin {
+			ln := &n.blocks[l].lin[i]
+			if ln.dw != nil {
+				continue // trainable: stays float32
+			}
+			ln.wh = toBF16(as32(ln.w))
+			ln.w = nil
+		}
+	}
+	tied := &n.lmHead[0] == &n.embed[0]
+	n.embedH = toBF16(as32(n.embed))
+	if tied {
+		n.lmHeadH = n.embedH
+	} else {
+		n.lmHeadH = toBF16(as32(n.lmHead))
+	}
+	n.embed, n.lmHead = nil, nil
+	return nil
+}

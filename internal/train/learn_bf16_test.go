@@ -1,0 +1,37 @@
+package train
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/gantryml/gantry/internal/nn"
+)
+
+// TestItLearnsBF16 trains the code-word task of TestItLearns with LoRA
+// twice, with float32 and with bfloat16 frozen weights, and requires the
+// bf16 run's final validation loss within 1% of the float32 run's.
+func TestItLearnsBF16(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model twice")
+	}
+	dir := tinyModelDir(t, 1)
+	data := codeWordData(t, 120, 2)
+	var loss [2]float64
+	for i, p := range []nn.Precision{nn.FP32, nn.BF16} {
+		opt := Options{ModelDir: dir, DataPath: data, Method: nn.LoRA, Precision: p}
+		opt.Epochs, opt.LearningRate, opt.BatchSize, opt.Seed, opt.Shuffle, opt.LogInterval = 10, 0.01, 8, 3, true, 10
+		res, err := Run(context.Background(), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		loss[i] = res.FinalLoss
+		t.Logf("%s: %d steps, final val loss %.5f acc %.3f", p, res.Steps, res.FinalLoss, res.FinalAccuracy)
+		if res.FinalAccuracy < 0.9 {
+			t.Errorf("%s: validation accuracy %.3f, want ≥ 0.9", p, res.FinalAccuracy)
+		}
+	}
+	if d := math.Abs(loss[1]-loss[0]) / loss[0]; d > 0.01 {
+		t.Errorf("final validation loss fp32 %.5f, bf16 %.5f: %.2f%% apart, want ≤ 1%%", loss[0], loss[1], 100*d)
+	}
+}
