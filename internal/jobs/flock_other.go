@@ -4,11 +4,12 @@ package jobs
 
 import (
 	"errors"
+	"fmt"
 	"os"
 )
 
 // tryLock is unsupported here: no runner is ever judged dead early, and
-// Options.LockDir fails Run.
+// Run ignores Options.LockDir (with a warning).
 func tryLock(f *os.File) (bool, error) {
-	return false, errors.New("file locks are not supported on this platform")
+	return false, fmt.Errorf("file locks on this platform: %w", errors.ErrUnsupported)
 }

@@ -147,8 +147,9 @@ func (r *Runner) Running() int {
 // Run claims and runs jobs until ctx is done. Then it cancels the running
 // handlers with cause ErrShutdown, waits for them to return (see
 // ShutdownGrace), puts their jobs back in the queue, and returns nil.
-// With LockDir set, it first locks its owner file and reclaims the jobs
-// of this host's dead runners; failing to lock is an error.
+// With LockDir set, it first reclaims the jobs of this host's dead
+// runners and locks its own owner file; failing to lock is an error
+// (except where the platform has no file locks: then it runs without).
 // Call it once.
 func (r *Runner) Run(ctx context.Context) error {
 	log := r.opts.Logger.With("owner", r.opts.Owner)
@@ -161,19 +162,23 @@ func (r *Runner) Run(ctx context.Context) error {
 			log.Info("reclaimed the jobs of dead runners", "runners", owners, "jobs", n)
 		}
 		lock, err := lockOwner(dir, r.opts.Owner, r.opts.Host)
-		if err != nil {
+		switch {
+		case errors.Is(err, errors.ErrUnsupported):
+			log.Warn("no job owner lock on this platform: a crashed runner's jobs wait for their leases", "err", err)
+		case err != nil:
 			return err
+		default:
+			clean := false
+			defer func() {
+				if clean {
+					lock.release()
+				}
+				// Else handlers still run under this owner's leases:
+				// keep the lock (until the process exits) so that
+				// nobody reclaims their jobs early.
+			}()
+			defer func() { clean = r.Running() == 0 }()
 		}
-		clean := false
-		defer func() {
-			if clean {
-				lock.release()
-			}
-			// Else handlers still run under this owner's leases: keep
-			// the lock (until the process exits) so that nobody
-			// reclaims their jobs early.
-		}()
-		defer func() { clean = r.Running() == 0 }()
 	}
 	log.Info("job runner started", "lease", r.opts.Lease, "poll", r.opts.PollInterval)
 	ticker := time.NewTicker(r.opts.PollInterval)
