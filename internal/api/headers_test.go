@@ -254,7 +254,7 @@ func TestObjectStorageResponseHeaders(t *testing.T) {
 
 // TestModelDeprecationInfo: CreateModel on a base model whose
 // timeDeprecated has passed answers model-deprecation-info naming it; on
-// a current base model it does not.
+// a current base model it does not; a replay by retry token answers the same.
 func TestModelDeprecationInfo(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -274,13 +274,17 @@ func TestModelDeprecationInfo(t *testing.T) {
 		{server.DefaultBaseModelName, ""},
 		{"old-base", "old-base"},
 	} {
-		r, err := c.CreateModel(ctx, generativeai.CreateModelRequest{CreateModelDetails: modelDetails(s.TenancyID, server.BaseModelID(tc.base), *ft.Id, s.Namespace, "data", "train.jsonl", nil)})
-		if err != nil {
-			t.Fatalf("CreateModel on %s: %v", tc.base, err)
-		}
-		got := deref(r.ModelDeprecationInfo)
-		if tc.want == "" && got != "" || tc.want != "" && (!strings.Contains(got, tc.want) || !strings.Contains(got, "2020-01-02T03:04:05Z")) {
-			t.Errorf("CreateModel on %s: model-deprecation-info %q", tc.base, got)
+		// The second call replays the first (same retry token and body).
+		for range 2 {
+			r, err := c.CreateModel(ctx, generativeai.CreateModelRequest{OpcRetryToken: common.String("tok-" + tc.base),
+				CreateModelDetails: modelDetails(s.TenancyID, server.BaseModelID(tc.base), *ft.Id, s.Namespace, "data", "train.jsonl", nil)})
+			if err != nil {
+				t.Fatalf("CreateModel on %s: %v", tc.base, err)
+			}
+			got := deref(r.ModelDeprecationInfo)
+			if tc.want == "" && got != "" || tc.want != "" && (!strings.Contains(got, tc.want) || !strings.Contains(got, "2020-01-02T03:04:05Z")) {
+				t.Errorf("CreateModel on %s: model-deprecation-info %q", tc.base, got)
+			}
 		}
 	}
 }

@@ -129,6 +129,9 @@ func (s *Server) replayModel(ctx context.Context, w http.ResponseWriter, t *core
 	if err != nil {
 		return fmt.Errorf("get model of retry token: %w", err)
 	}
+	if info := s.deprecationInfo(ctx, m.BaseModelID); info != "" {
+		w.Header().Set(HeaderModelDeprecationInfo, info)
+	}
 	writeResource(w, http.StatusOK, toModelJSON(m, ""), m.ETag, HeaderWorkRequestID, t.WorkRequestID)
 	return nil
 }
