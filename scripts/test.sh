@@ -13,7 +13,7 @@ export GANTRY_REQUIRE_REFERENCES=1
 test -z "$(gofmt -l cmd internal)" || { gofmt -l cmd internal; echo "gofmt: files above need formatting"; exit 1; }
 go vet ./...
 
-service='/internal/(api|auth|store|objectstore|jobs|core)(/|$)'
+service='/internal/(api|auth|store|objectstore|jobs|core|server|client)(/|$)'
 race_pkgs=$(go list ./... | grep -E "$service" || true)
 other_pkgs=$(go list ./... | grep -vE "$service")
 status=0
