@@ -224,7 +224,21 @@ func LoRAForward[F Float](y, u, x, a, b []F, scale F, N, in, out, r int) {
 // dB += scale·dyᵀ·u, du = scale·dy·B (scratch [N, r], overwritten),
 // dA += duᵀ·x and, when dx is not nil, dx += du·A.
 func LoRABackward[F Float](dx, da, db, du, dy, x, u, a, b []F, scale F, N, in, out, r int) {
-	gemm(true, false, out, r, N, scale, dy, out, u, r, 1, db, r)
+	loraBackward(dx, da, db, du, make([]F, r*out), dy, x, u, a, b, scale, N, in, out, r)
+}
+
+// loraBackward is LoRABackward with scratch dbT [r, out] for dBᵀ: the
+// product is formed as scale·uᵀ·dy (r rows of out columns) and added to
+// dB transposed, a shape the GEMM runs ~2.5× faster than dyᵀ·u with its
+// r-wide output.
+func loraBackward[F Float](dx, da, db, du, dbT, dy, x, u, a, b []F, scale F, N, in, out, r int) {
+	gemm(true, false, r, out, N, scale, u, r, dy, out, 0, dbT, out)
+	for o := 0; o < out; o++ {
+		row := db[o*r : (o+1)*r]
+		for k := range row {
+			row[k] += dbT[k*out+o]
+		}
+	}
 	gemm(false, false, N, r, out, scale, dy, out, b, r, 0, du, r)
 	gemm(true, false, r, in, N, 1, du, r, x, in, 1, da, in)
 	if dx != nil {
@@ -409,40 +423,6 @@ func ResidualForward[F Float](out, a, b []F) {
 	})
 }
 
-// exp32 is e^x in float32: x·log2e is split into k + j/32 + f, so that
-// e^x = 2^k · 2^(j/32) · e^r with |r| ≤ ln2/64, 2^(j/32) from a table and
-// e^r from a degree-3 polynomial: relative error about 1.5e-7.
-func exp32(x float32) float32 {
-	if x < -80 || x > 88 {
-		if x < -87.3 {
-			return 0
-		}
-		return float32(math.Exp(float64(x)))
-	}
-	return exp32Core(x)
-}
-
-// exp2Frac[j] is 2^(j/32) rounded to float32.
-var exp2Frac = func() (t [32]float32) {
-	for j := range t {
-		t[j] = float32(math.Exp2(float64(j) / 32))
-	}
-	return t
-}()
-
-// exp32Core is exp32 for x in [−80, 88].
-func exp32Core(x float32) float32 {
-	const log2e32 = 32 * 1.44269504088896341
-	// n = round(32·x·log2e) by truncation of a positive number (32·x·log2e > −3700).
-	n := int32(x*log2e32+4096.5) - 4096
-	nf := float32(n)
-	// r = x − n·ln2/32, with ln2/32 split (Cody–Waite) so r keeps its precision.
-	r := x - nf*0.02165985107421875 - nf*9.9831827954e-07
-	p := 1 + r + r*r*(0.5+r*(1.0/6))
-	e := exp2Frac[n&31] * p
-	return math.Float32frombits(math.Float32bits(e) + uint32(n>>5)<<23)
-}
-
 // is32 reports whether F is float32 (the training path).
 func is32[F Float]() bool {
 	var z F
@@ -460,16 +440,15 @@ func as32[F Float](x []F) []float32 {
 func expSub[F Float](x []F, m F) float64 {
 	var s float64
 	if is32[F]() {
+		// Three passes over a row that stays in cache: subtract, the
+		// vectorised exp (a pure function of each element, so results do
+		// not depend on the row's position or the thread), sum in order.
 		x32, m32 := as32(x), float32(m)
-		for i, v := range x32 {
-			y := v - m32
-			var e float32
-			if y >= -80 && y <= 88 {
-				e = exp32Core(y)
-			} else {
-				e = exp32(y)
-			}
-			x32[i] = e
+		for i := range x32 {
+			x32[i] -= m32
+		}
+		tensor.ExpInPlace(x32)
+		for _, e := range x32 {
 			s += float64(e)
 		}
 		return s
@@ -485,17 +464,7 @@ func expSub[F Float](x []F, m F) float64 {
 // sigmoidSlice sets sig[i] = 1/(1 + e^−g[i]).
 func sigmoidSlice[F Float](sig, g []F) {
 	if is32[F]() {
-		s32, g32 := as32(sig), as32(g)
-		for i, v := range g32 {
-			y := -v
-			var e float32
-			if y >= -80 && y <= 88 {
-				e = exp32Core(y)
-			} else {
-				e = exp32(y)
-			}
-			s32[i] = 1 / (1 + e)
-		}
+		tensor.Sigmoid(as32(sig), as32(g))
 		return
 	}
 	for i, v := range g {

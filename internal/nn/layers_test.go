@@ -351,15 +351,26 @@ func TestLMHeadCrossEntropyGrad(t *testing.T) {
 	gradCheck(t, "dx", x, dx, f)
 }
 
-func TestExp32(t *testing.T) {
-	for x := float32(-87); x < 88; x += 0.01173 {
-		got, want := float64(exp32(x)), math.Exp(float64(x))
-		if math.Abs(got-want) > 2.5e-7*want {
-			t.Fatalf("exp32(%v) = %v, want %v (rel %g)", x, got, want, math.Abs(got-want)/want)
+// TestExpSub checks the float32 softmax numerator against float64 math.Exp.
+func TestExpSub(t *testing.T) {
+	var x []float32
+	for v := float32(-150); v < 30; v += 0.01173 {
+		x = append(x, v)
+	}
+	want := make([]float64, len(x))
+	var wantSum float64
+	for i, v := range x {
+		want[i] = math.Exp(float64(v - 20)) // the argument as float32 rounds it
+		wantSum += want[i]
+	}
+	sum := expSub(x, 20)
+	for i, v := range x {
+		if math.Abs(float64(v)-want[i]) > 3e-7*want[i]+1e-44 {
+			t.Fatalf("element %d: %v, want %v", i, v, want[i])
 		}
 	}
-	if exp32(-200) != 0 || !math.IsInf(float64(exp32(200)), 1) {
-		t.Error("exp32 out of range")
+	if math.Abs(sum-wantSum) > 1e-6*wantSum {
+		t.Errorf("sum %v, want %v", sum, wantSum)
 	}
 }
 

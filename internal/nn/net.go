@@ -156,6 +156,7 @@ type NetOf[F Float] struct {
 	dh, dxn, datt          []F       // ∂residual, ∂normed input [N, C]; ∂attention output [N, H·D]
 	dq, dk, dv, dz, dg, du []F       // ∂q [N, H·D]; ∂k, ∂v [N, KV·D]; ∂down input, ∂gate/σ(gate), ∂up [N, I]
 	dzb, drop, dtmp, ldu   []F       // (IA)³ scratch [N, I]; dropout input and its gradient [N, max in]; LoRA ∂u [N, r]
+	ldbT                   []F       // LoRA ∂Bᵀ scratch [r, max out]
 	attnScratch            []F       // attention tiles per goroutine
 	xc, dxc, logits        []F       // loss-bearing rows of xf and their gradient [M, C]; LM-head block [rows, V]
 	tg                     []int32   // targets of the loss-bearing rows
@@ -523,6 +524,7 @@ func (n *NetOf[F]) ensure(B, T int) {
 	}
 	if n.opt.Method == LoRA {
 		n.ldu = fit(n.ldu, N*n.r)
+		n.ldbT = fit(n.ldbT, n.r*max(C, I, HD))
 		if n.opt.LoRADropout > 0 {
 			n.drop, n.dtmp = fit(n.drop, N*maxIn), fit(n.dtmp, N*maxIn)
 		}
@@ -606,7 +608,7 @@ func (n *NetOf[F]) linearBackward(l, i int, dx, dy, x []F, a *acts[F]) {
 				clear(ddx)
 			}
 		}
-		LoRABackward(ddx, ln.loraA.Grad, ln.loraB.Grad, n.ldu, dy, xd, a.lora[i], ln.loraA.Data, ln.loraB.Data, n.loraScale, N, ln.in, ln.out, n.r)
+		loraBackward(ddx, ln.loraA.Grad, ln.loraB.Grad, n.ldu, n.ldbT, dy, xd, a.lora[i], ln.loraA.Data, ln.loraB.Data, n.loraScale, N, ln.in, ln.out, n.r)
 		if p > 0 && dxBase != nil {
 			DropoutBackward(dxBase, ddx, a.mask[i], p)
 		}
