@@ -237,39 +237,29 @@ func LinearAddForward(out, x []float32, l Linear, N int) {
 	addBias(out, l.B, N)
 }
 
-// gemvRows is the largest row count MatMulT computes as one dot product
-// per output (reading each weight row once, straight from memory) rather
+// gemvRows is the largest row count MatMulT computes as one matrix-vector
+// product per row (tensor.Gemv, reading W straight from memory) rather
 // than with Sgemm, whose packing costs more than it saves for so few rows.
 // Decoding runs at 1 to gemvRows rows per step.
 const gemvRows = 4
 
 // MatMulT computes out [N, outDim] = x [N, in] · Wᵀ for W [outDim, in]
-// row-major, or adds the product to out when accumulate is set. Output
-// columns are split over goroutines; every element is one tensor.Dot (or
-// one Sgemm element), so the result does not depend on the thread count.
+// row-major, or adds the product to out when accumulate is set. Up to
+// gemvRows rows go through tensor.Gemv, more through tensor.Sgemm; both
+// split the output over goroutines and sum every element in an order that
+// does not depend on the thread count.
 func MatMulT(out, x, W []float32, N, outDim, in int, accumulate bool) {
+	beta := float32(0)
+	if accumulate {
+		beta = 1
+	}
 	if N > gemvRows {
-		beta := float32(0)
-		if accumulate {
-			beta = 1
-		}
 		tensor.Sgemm(false, true, N, outDim, in, 1, x, in, W, in, beta, out, outDim)
 		return
 	}
-	const block = 64 // output rows per task
-	parallelFor((outDim+block-1)/block, func(lo, hi int) {
-		for j := lo * block; j < min(hi*block, outDim); j++ {
-			w := W[j*in : (j+1)*in]
-			for n := 0; n < N; n++ {
-				d := tensor.Dot(x[n*in:(n+1)*in], w)
-				if accumulate {
-					out[n*outDim+j] += d
-				} else {
-					out[n*outDim+j] = d
-				}
-			}
-		}
-	})
+	for n := 0; n < N; n++ {
+		tensor.Gemv(out[n*outDim:(n+1)*outDim], W, x[n*in:(n+1)*in], outDim, in, beta)
+	}
 }
 
 func addBias(out, b []float32, N int) {

@@ -1,0 +1,71 @@
+package tensor
+
+import (
+	"fmt"
+	"sync"
+)
+
+// minGemvPerThread is the number of multiply-adds (weights read) below
+// which another goroutine costs more than it saves in Gemv.
+const minGemvPerThread = 1 << 16
+
+// Gemv computes y = W·x + beta·y for W [out, in] row-major, x [in] and
+// y [out], with Default(); when beta is 0, y is not read. It is the
+// product for one token at decode time, where W is read once from memory:
+// rows are split over goroutines (in multiples of four), each row is one
+// dot product summed in an order fixed by in and the kernel alone, so the
+// result does not depend on the thread count. It panics, naming the
+// argument, when a dimension is negative or a slice too short.
+func Gemv(y, W, x []float32, out, in int, beta float32) { Default().Gemv(y, W, x, out, in, beta) }
+
+// Gemv is the package-level Gemv run with configuration cfg.
+func (cfg Config) Gemv(y, W, x []float32, out, in int, beta float32) {
+	switch {
+	case out < 0 || in < 0:
+		panic(fmt.Sprintf("tensor.Gemv: negative dimension out=%d in=%d", out, in))
+	case len(W) < out*in:
+		panic(fmt.Sprintf("tensor.Gemv: len(W)=%d, want at least %d×%d", len(W), out, in))
+	case len(x) < in:
+		panic(fmt.Sprintf("tensor.Gemv: len(x)=%d, want at least %d", len(x), in))
+	case len(y) < out:
+		panic(fmt.Sprintf("tensor.Gemv: len(y)=%d, want at least %d", len(y), out))
+	}
+	if out == 0 {
+		return
+	}
+	cfg = cfg.Resolve()
+	threads := min(cfg.Threads, max(1, out*in/minGemvPerThread), (out+3)/4)
+	if threads <= 1 {
+		gemvRows(cfg.Kernel, y, W, x, in, 0, out, beta)
+		return
+	}
+	groups := (out + 3) / 4
+	var wg sync.WaitGroup
+	for t := 0; t < threads; t++ {
+		r0, r1 := t*groups/threads*4, min((t+1)*groups/threads*4, out)
+		if t == threads-1 {
+			gemvRows(cfg.Kernel, y, W, x, in, r0, r1, beta)
+			continue
+		}
+		wg.Go(func() { gemvRows(cfg.Kernel, y, W, x, in, r0, r1, beta) })
+	}
+	wg.Wait()
+}
+
+// gemvRows computes rows r0 ≤ r < r1 of Gemv on one goroutine.
+func gemvRows(k Kernel, y, W, x []float32, in, r0, r1 int, beta float32) {
+	set := func(r int, d float32) {
+		if beta == 0 {
+			y[r] = d
+		} else {
+			y[r] = d + beta*y[r]
+		}
+	}
+	if gemvRowsKernel(k, W, x, in, r0, r1, set) {
+		return
+	}
+	x = x[:in]
+	for r := r0; r < r1; r++ {
+		set(r, Dot(W[r*in:r*in+in], x))
+	}
+}

@@ -1,0 +1,103 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// REDUCE16 sums the 16 lanes of Z into its lowest float and stores it at
+// dst, in a fixed order (halves, then quarters, ...). T is scratch.
+#define REDUCE16(Z, Y, X, T, TY, TX, dst) \
+	VEXTRACTF64X4 $1, Z, TY \
+	VADDPS TY, Y, Y \
+	VEXTRACTF128 $1, Y, TX \
+	VADDPS TX, X, X \
+	VMOVHLPS X, X, TX \
+	VADDPS TX, X, X \
+	VMOVSHDUP X, TX \
+	VADDSS TX, X, X \
+	VMOVSS X, dst
+
+// func gemv4AVX512(w *float32, ldw int, x *float32, n int, y *float32)
+//
+// y[r] = Σ_i w[r·ldw + i]·x[i] for r = 0..3. Each row sums into two
+// accumulators (alternate 16-float chunks; a last whole chunk into the
+// first, the masked remainder into the second), added and then reduced
+// by REDUCE16: the order depends on n alone, so a row gives the same
+// result whichever group of four it is computed in (ldw = 0 repeats one
+// row). Rows are read with masked loads, never past their n floats.
+TEXT ·gemv4AVX512(SB), NOSPLIT, $0-40
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), BX
+	SHLQ $2, BX
+	MOVQ x+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ y+32(FP), DI
+	LEAQ (SI)(BX*1), R8
+	LEAQ (R8)(BX*1), R9
+	LEAQ (R9)(BX*1), R10
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	XORQ AX, AX
+	MOVQ CX, R11
+	ANDQ $-32, R11
+	SHLQ $2, R11
+
+loop:
+	CMPQ AX, R11
+	JGE tail
+	VMOVUPS (DX)(AX*1), Z8
+	VMOVUPS 64(DX)(AX*1), Z9
+	VFMADD231PS (SI)(AX*1), Z8, Z0
+	VFMADD231PS 64(SI)(AX*1), Z9, Z1
+	VFMADD231PS (R8)(AX*1), Z8, Z2
+	VFMADD231PS 64(R8)(AX*1), Z9, Z3
+	VFMADD231PS (R9)(AX*1), Z8, Z4
+	VFMADD231PS 64(R9)(AX*1), Z9, Z5
+	VFMADD231PS (R10)(AX*1), Z8, Z6
+	VFMADD231PS 64(R10)(AX*1), Z9, Z7
+	ADDQ $128, AX
+	JMP loop
+
+tail:
+	MOVQ CX, R12
+	ANDQ $31, R12
+	CMPQ R12, $16
+	JLT masked
+	VMOVUPS (DX)(AX*1), Z8
+	VFMADD231PS (SI)(AX*1), Z8, Z0
+	VFMADD231PS (R8)(AX*1), Z8, Z2
+	VFMADD231PS (R9)(AX*1), Z8, Z4
+	VFMADD231PS (R10)(AX*1), Z8, Z6
+	ADDQ $64, AX
+	SUBQ $16, R12
+
+masked:
+	MOVQ R12, CX
+	MOVL $1, R13
+	SHLL CX, R13
+	DECL R13
+	KMOVW R13, K1
+	VMOVUPS.Z (DX)(AX*1), K1, Z8
+	VMOVUPS.Z (SI)(AX*1), K1, Z9
+	VFMADD231PS Z9, Z8, Z1
+	VMOVUPS.Z (R8)(AX*1), K1, Z9
+	VFMADD231PS Z9, Z8, Z3
+	VMOVUPS.Z (R9)(AX*1), K1, Z9
+	VFMADD231PS Z9, Z8, Z5
+	VMOVUPS.Z (R10)(AX*1), K1, Z9
+	VFMADD231PS Z9, Z8, Z7
+
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z5, Z4, Z4
+	VADDPS Z7, Z6, Z6
+	REDUCE16(Z0, Y0, X0, Z8, Y8, X8, 0(DI))
+	REDUCE16(Z2, Y2, X2, Z8, Y8, X8, 4(DI))
+	REDUCE16(Z4, Y4, X4, Z8, Y8, X8, 8(DI))
+	REDUCE16(Z6, Y6, X6, Z8, Y8, X8, 12(DI))
+	VZEROUPPER
+	RET

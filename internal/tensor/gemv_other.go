@@ -1,0 +1,7 @@
+//go:build !amd64 || purego
+
+package tensor
+
+func gemvRowsKernel(Kernel, []float32, []float32, int, int, int, func(int, float32)) bool {
+	return false
+}
