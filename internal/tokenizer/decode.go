@@ -147,38 +147,23 @@ func (d metaspaceDec) decodeChain(t []string) []string {
 }
 
 func newDecoder(raw json.RawMessage, path string) (decoder, error) {
-	if isNull(raw) {
-		return nil, nil
+	c, err := readComponent(raw, path)
+	if c == nil || err != nil {
+		return nil, err
 	}
-	var t typed
-	if err := json.Unmarshal(raw, &t); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	dec := func(v any) error {
-		if err := json.Unmarshal(raw, v); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		return nil
-	}
-	switch t.Type {
+	switch c.Type {
 	case "Sequence":
 		var v struct {
 			Decoders []json.RawMessage `json:"decoders"`
 		}
-		if err := dec(&v); err != nil {
+		if err := c.decode(&v); err != nil {
 			return nil, err
 		}
-		var seq decoderSeq
-		for i, r := range v.Decoders {
-			d, err := newDecoder(r, fmt.Sprintf("%s.decoders[%d]", path, i))
-			if err != nil {
-				return nil, err
-			}
-			if d != nil {
-				seq = append(seq, d)
-			}
+		seq, err := buildSeq(v.Decoders, path+".decoders", newDecoder)
+		if err != nil {
+			return nil, err
 		}
-		return seq, nil
+		return decoderSeq(seq), nil
 	case "ByteLevel":
 		return byteLevelDec{}, nil
 	case "ByteFallback":
@@ -190,7 +175,7 @@ func newDecoder(raw json.RawMessage, path string) (decoder, error) {
 			Pattern patternJSON `json:"pattern"`
 			Content string      `json:"content"`
 		}
-		if err := dec(&v); err != nil {
+		if err := c.decode(&v); err != nil {
 			return nil, err
 		}
 		m, err := compilePattern(v.Pattern)
@@ -204,7 +189,7 @@ func newDecoder(raw json.RawMessage, path string) (decoder, error) {
 			Start   int    `json:"start"`
 			Stop    int    `json:"stop"`
 		}
-		if err := dec(&v); err != nil {
+		if err := c.decode(&v); err != nil {
 			return nil, err
 		}
 		return stripDec{v.Content, v.Start, v.Stop}, nil
@@ -214,7 +199,7 @@ func newDecoder(raw json.RawMessage, path string) (decoder, error) {
 			PrependScheme  string `json:"prepend_scheme"`
 			AddPrefixSpace *bool  `json:"add_prefix_space"`
 		}{Replacement: "▁"}
-		if err := dec(&v); err != nil {
+		if err := c.decode(&v); err != nil {
 			return nil, err
 		}
 		prepend := v.PrependScheme != "never"
@@ -223,7 +208,7 @@ func newDecoder(raw json.RawMessage, path string) (decoder, error) {
 		}
 		return metaspaceDec{v.Replacement, prepend}, nil
 	}
-	return nil, fmt.Errorf("%s: %w: decoder type %q", path, ErrUnsupported, t.Type)
+	return nil, fmt.Errorf("%s: %w: decoder type %q", path, ErrUnsupported, c.Type)
 }
 
 // postProcessor adds the special tokens a template asks for.
@@ -273,38 +258,23 @@ func (noPost) process(ids []int, _ bool) []int { return ids }
 
 // newPostProcessor builds a post-processor from its JSON.
 func newPostProcessor(raw json.RawMessage, path string) (postProcessor, error) {
-	if isNull(raw) {
-		return nil, nil
+	c, err := readComponent(raw, path)
+	if c == nil || err != nil {
+		return nil, err
 	}
-	var t typed
-	if err := json.Unmarshal(raw, &t); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	dec := func(v any) error {
-		if err := json.Unmarshal(raw, v); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		return nil
-	}
-	switch t.Type {
+	switch c.Type {
 	case "Sequence":
 		var v struct {
 			Processors []json.RawMessage `json:"processors"`
 		}
-		if err := dec(&v); err != nil {
+		if err := c.decode(&v); err != nil {
 			return nil, err
 		}
-		var seq postSeq
-		for i, r := range v.Processors {
-			p, err := newPostProcessor(r, fmt.Sprintf("%s.processors[%d]", path, i))
-			if err != nil {
-				return nil, err
-			}
-			if p != nil {
-				seq = append(seq, p)
-			}
+		seq, err := buildSeq(v.Processors, path+".processors", newPostProcessor)
+		if err != nil {
+			return nil, err
 		}
-		return seq, nil
+		return postSeq(seq), nil
 	case "ByteLevel":
 		return noPost{}, nil
 	case "TemplateProcessing":
@@ -321,7 +291,7 @@ func newPostProcessor(raw json.RawMessage, path string) (postProcessor, error) {
 				IDs []int `json:"ids"`
 			} `json:"special_tokens"`
 		}
-		if err := dec(&v); err != nil {
+		if err := c.decode(&v); err != nil {
 			return nil, err
 		}
 		var p templatePost
@@ -350,7 +320,7 @@ func newPostProcessor(raw json.RawMessage, path string) (postProcessor, error) {
 			Cls []json.RawMessage `json:"cls"`
 			Sep []json.RawMessage `json:"sep"`
 		}
-		if err := dec(&v); err != nil {
+		if err := c.decode(&v); err != nil {
 			return nil, err
 		}
 		get := func(name string, pair []json.RawMessage) (int, error) {
@@ -373,5 +343,5 @@ func newPostProcessor(raw json.RawMessage, path string) (postProcessor, error) {
 		}
 		return templatePost{items: [][]int{{cls}, nil, {sep}}}, nil
 	}
-	return nil, fmt.Errorf("%s: %w: post-processor type %q", path, ErrUnsupported, t.Type)
+	return nil, fmt.Errorf("%s: %w: post-processor type %q", path, ErrUnsupported, c.Type)
 }

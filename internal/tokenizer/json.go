@@ -45,9 +45,52 @@ type modelJSON struct {
 	Dropout                 *float64        `json:"dropout"`
 }
 
-// typed is the common head of every component object.
-type typed struct {
-	Type string `json:"type"`
+// component is one component object of tokenizer.json (a normalizer,
+// pre-tokenizer, post-processor or decoder): its "type", its whole JSON
+// and the path that errors about it name.
+type component struct {
+	Type string
+	raw  json.RawMessage
+	path string
+}
+
+// readComponent reads the type of the component at path. Null or absent
+// JSON means no component: it returns nil and no error.
+func readComponent(raw json.RawMessage, path string) (*component, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	var t struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &component{Type: t.Type, raw: raw, path: path}, nil
+}
+
+// decode unmarshals the whole component into v, the error naming its path.
+func (c *component) decode(v any) error {
+	if err := json.Unmarshal(c.raw, v); err != nil {
+		return fmt.Errorf("%s: %w", c.path, err)
+	}
+	return nil
+}
+
+// buildSeq builds the members of a Sequence component, listed at path,
+// with build; null members are left out.
+func buildSeq[T any](members []json.RawMessage, path string, build func(json.RawMessage, string) (T, error)) ([]T, error) {
+	var seq []T
+	for i, r := range members {
+		m, err := build(r, fmt.Sprintf("%s[%d]", path, i))
+		if err != nil {
+			return nil, err
+		}
+		if any(m) != nil { // T is an interface; nil means a null member
+			seq = append(seq, m)
+		}
+	}
+	return seq, nil
 }
 
 // patternJSON is a Split/Replace pattern: {"String": "..."} or {"Regex": "..."}.

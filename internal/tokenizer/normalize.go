@@ -97,32 +97,23 @@ func (stripAccentsNorm) normalize(s string) string {
 
 // newNormalizer builds a normalizer from its JSON; nil JSON means none.
 func newNormalizer(raw json.RawMessage, path string) (normalizer, error) {
-	if isNull(raw) {
-		return nil, nil
+	c, err := readComponent(raw, path)
+	if c == nil || err != nil {
+		return nil, err
 	}
-	var t typed
-	if err := json.Unmarshal(raw, &t); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	switch t.Type {
+	switch c.Type {
 	case "Sequence":
 		var v struct {
 			Normalizers []json.RawMessage `json:"normalizers"`
 		}
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+		if err := c.decode(&v); err != nil {
+			return nil, err
 		}
-		var seq normalizerSeq
-		for i, r := range v.Normalizers {
-			n, err := newNormalizer(r, fmt.Sprintf("%s.normalizers[%d]", path, i))
-			if err != nil {
-				return nil, err
-			}
-			if n != nil {
-				seq = append(seq, n)
-			}
+		seq, err := buildSeq(v.Normalizers, path+".normalizers", newNormalizer)
+		if err != nil {
+			return nil, err
 		}
-		return seq, nil
+		return normalizerSeq(seq), nil
 	case "NFC":
 		return unicodeNorm{norm.NFC}, nil
 	case "NFD":
@@ -140,16 +131,16 @@ func newNormalizer(raw json.RawMessage, path string) (normalizer, error) {
 			Left  bool `json:"strip_left"`
 			Right bool `json:"strip_right"`
 		}
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+		if err := c.decode(&v); err != nil {
+			return nil, err
 		}
 		return stripNorm{v.Left, v.Right}, nil
 	case "Prepend":
 		var v struct {
 			Prepend string `json:"prepend"`
 		}
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+		if err := c.decode(&v); err != nil {
+			return nil, err
 		}
 		return prependNorm(v.Prepend), nil
 	case "Replace":
@@ -157,8 +148,8 @@ func newNormalizer(raw json.RawMessage, path string) (normalizer, error) {
 			Pattern patternJSON `json:"pattern"`
 			Content string      `json:"content"`
 		}
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+		if err := c.decode(&v); err != nil {
+			return nil, err
 		}
 		m, err := compilePattern(v.Pattern)
 		if err != nil {
@@ -166,7 +157,7 @@ func newNormalizer(raw json.RawMessage, path string) (normalizer, error) {
 		}
 		return replaceNorm{m, v.Content}, nil
 	}
-	return nil, fmt.Errorf("%s: %w: normalizer type %q", path, ErrUnsupported, t.Type)
+	return nil, fmt.Errorf("%s: %w: normalizer type %q", path, ErrUnsupported, c.Type)
 }
 
 func isNull(raw json.RawMessage) bool {

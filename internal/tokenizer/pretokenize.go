@@ -248,45 +248,30 @@ func (whitespacePre) preTokenize(pieces []string, _ bool) []string {
 }
 
 func newPreTokenizer(raw json.RawMessage, path string) (preTokenizer, error) {
-	if isNull(raw) {
-		return nil, nil
+	c, err := readComponent(raw, path)
+	if c == nil || err != nil {
+		return nil, err
 	}
-	var t typed
-	if err := json.Unmarshal(raw, &t); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	dec := func(v any) error {
-		if err := json.Unmarshal(raw, v); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		return nil
-	}
-	switch t.Type {
+	switch c.Type {
 	case "Sequence":
 		var v struct {
 			PreTokenizers []json.RawMessage `json:"pretokenizers"`
 		}
-		if err := dec(&v); err != nil {
+		if err := c.decode(&v); err != nil {
 			return nil, err
 		}
-		var seq preSeq
-		for i, r := range v.PreTokenizers {
-			p, err := newPreTokenizer(r, fmt.Sprintf("%s.pretokenizers[%d]", path, i))
-			if err != nil {
-				return nil, err
-			}
-			if p != nil {
-				seq = append(seq, p)
-			}
+		seq, err := buildSeq(v.PreTokenizers, path+".pretokenizers", newPreTokenizer)
+		if err != nil {
+			return nil, err
 		}
-		return seq, nil
+		return preSeq(seq), nil
 	case "Split":
 		var v struct {
 			Pattern  patternJSON `json:"pattern"`
 			Behavior string      `json:"behavior"`
 			Invert   bool        `json:"invert"`
 		}
-		if err := dec(&v); err != nil {
+		if err := c.decode(&v); err != nil {
 			return nil, err
 		}
 		m, err := compilePattern(v.Pattern)
@@ -314,7 +299,7 @@ func newPreTokenizer(raw json.RawMessage, path string) (preTokenizer, error) {
 			AddPrefixSpace bool `json:"add_prefix_space"`
 			UseRegex       bool `json:"use_regex"`
 		}{UseRegex: true}
-		if err := dec(&v); err != nil {
+		if err := c.decode(&v); err != nil {
 			return nil, err
 		}
 		return byteLevelPre{v.AddPrefixSpace, v.UseRegex}, nil
@@ -326,7 +311,7 @@ func newPreTokenizer(raw json.RawMessage, path string) (preTokenizer, error) {
 			Split          *bool   `json:"split"`
 			StrRep         *string `json:"str_rep"`
 		}{Replacement: "▁"}
-		if err := dec(&v); err != nil {
+		if err := c.decode(&v); err != nil {
 			return nil, err
 		}
 		scheme := v.PrependScheme
@@ -347,7 +332,7 @@ func newPreTokenizer(raw json.RawMessage, path string) (preTokenizer, error) {
 		var v struct {
 			Individual bool `json:"individual_digits"`
 		}
-		if err := dec(&v); err != nil {
+		if err := c.decode(&v); err != nil {
 			return nil, err
 		}
 		return digitsPre{v.Individual}, nil
@@ -356,5 +341,5 @@ func newPreTokenizer(raw json.RawMessage, path string) (preTokenizer, error) {
 	case "Whitespace":
 		return whitespacePre{}, nil
 	}
-	return nil, fmt.Errorf("%s: %w: pre-tokenizer type %q", path, ErrUnsupported, t.Type)
+	return nil, fmt.Errorf("%s: %w: pre-tokenizer type %q", path, ErrUnsupported, c.Type)
 }
