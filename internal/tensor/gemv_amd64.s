@@ -101,3 +101,111 @@ masked:
 	REDUCE16(Z6, Y6, X6, Z8, Y8, X8, 12(DI))
 	VZEROUPPER
 	RET
+
+// gemvMask holds eight −1s then eight 0s: the eight int32 at offset
+// 4·(8−r) are a VMASKMOVPS mask for the first r floats.
+DATA gemvMask<>+0(SB)/8, $-1
+DATA gemvMask<>+8(SB)/8, $-1
+DATA gemvMask<>+16(SB)/8, $-1
+DATA gemvMask<>+24(SB)/8, $-1
+DATA gemvMask<>+32(SB)/8, $0
+DATA gemvMask<>+40(SB)/8, $0
+DATA gemvMask<>+48(SB)/8, $0
+DATA gemvMask<>+56(SB)/8, $0
+GLOBL gemvMask<>(SB), RODATA|NOPTR, $64
+
+// REDUCE8 sums the 8 lanes of Y into its lowest float and stores it.
+#define REDUCE8(Y, X, TX, dst) \
+	VEXTRACTF128 $1, Y, TX \
+	VADDPS TX, X, X \
+	VMOVHLPS X, X, TX \
+	VADDPS TX, X, X \
+	VMOVSHDUP X, TX \
+	VADDSS TX, X, X \
+	VMOVSS X, dst
+
+// func gemv4AVX2(w *float32, ldw int, x *float32, n int, y *float32)
+//
+// gemv4AVX512 with 8-float vectors: two accumulators per row over
+// alternate 8-float chunks, a last whole chunk into the first, the
+// masked remainder (VMASKMOVPS, which never reads past it) into the second.
+TEXT ·gemv4AVX2(SB), NOSPLIT, $0-40
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), BX
+	SHLQ $2, BX
+	MOVQ x+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ y+32(FP), DI
+	LEAQ (SI)(BX*1), R8
+	LEAQ (R8)(BX*1), R9
+	LEAQ (R9)(BX*1), R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ AX, AX
+	MOVQ CX, R11
+	ANDQ $-16, R11
+	SHLQ $2, R11
+
+loop2:
+	CMPQ AX, R11
+	JGE tail2
+	VMOVUPS (DX)(AX*1), Y8
+	VMOVUPS 32(DX)(AX*1), Y9
+	VFMADD231PS (SI)(AX*1), Y8, Y0
+	VFMADD231PS 32(SI)(AX*1), Y9, Y1
+	VFMADD231PS (R8)(AX*1), Y8, Y2
+	VFMADD231PS 32(R8)(AX*1), Y9, Y3
+	VFMADD231PS (R9)(AX*1), Y8, Y4
+	VFMADD231PS 32(R9)(AX*1), Y9, Y5
+	VFMADD231PS (R10)(AX*1), Y8, Y6
+	VFMADD231PS 32(R10)(AX*1), Y9, Y7
+	ADDQ $64, AX
+	JMP loop2
+
+tail2:
+	MOVQ CX, R12
+	ANDQ $15, R12
+	CMPQ R12, $8
+	JLT masked2
+	VMOVUPS (DX)(AX*1), Y8
+	VFMADD231PS (SI)(AX*1), Y8, Y0
+	VFMADD231PS (R8)(AX*1), Y8, Y2
+	VFMADD231PS (R9)(AX*1), Y8, Y4
+	VFMADD231PS (R10)(AX*1), Y8, Y6
+	ADDQ $32, AX
+	SUBQ $8, R12
+
+masked2:
+	CMPQ R12, $0
+	JEQ reduce2
+	LEAQ gemvMask<>+32(SB), R13
+	SHLQ $2, R12
+	SUBQ R12, R13
+	VMOVDQU (R13), Y10
+	VMASKMOVPS (DX)(AX*1), Y10, Y8
+	VMASKMOVPS (SI)(AX*1), Y10, Y9
+	VFMADD231PS Y9, Y8, Y1
+	VMASKMOVPS (R8)(AX*1), Y10, Y9
+	VFMADD231PS Y9, Y8, Y3
+	VMASKMOVPS (R9)(AX*1), Y10, Y9
+	VFMADD231PS Y9, Y8, Y5
+	VMASKMOVPS (R10)(AX*1), Y10, Y9
+	VFMADD231PS Y9, Y8, Y7
+
+reduce2:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y5, Y4, Y4
+	VADDPS Y7, Y6, Y6
+	REDUCE8(Y0, X0, X8, 0(DI))
+	REDUCE8(Y2, X2, X8, 4(DI))
+	REDUCE8(Y4, X4, X8, 8(DI))
+	REDUCE8(Y6, X6, X8, 12(DI))
+	VZEROUPPER
+	RET
