@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/gantryml/gantry/internal/model"
 	"github.com/gantryml/gantry/internal/nn"
 )
 
@@ -33,5 +34,24 @@ func TestItLearnsBF16(t *testing.T) {
 	}
 	if d := math.Abs(loss[1]-loss[0]) / loss[0]; d > 0.01 {
 		t.Errorf("final validation loss fp32 %.5f, bf16 %.5f: %.2f%% apart, want ≤ 1%%", loss[0], loss[1], 100*d)
+	}
+}
+
+// TestReleaseFrozen checks which float32 tensors a BF16 run drops:
+// every frozen projection, the embedding and the LM head, never a
+// trainable vanilla layer or a norm.
+func TestReleaseFrozen(t *testing.T) {
+	m, err := model.Load(tinyModelDir(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	w := &m.Weights
+	releaseFrozen(w, Options{Method: nn.Vanilla, NumLastLayers: 1})
+	if w.Embed != nil || w.LMHead != nil || w.Layers[0].Q.W != nil || w.Layers[0].Down.W != nil {
+		t.Error("frozen float32 tensors kept")
+	}
+	if w.Layers[1].Q.W == nil || w.Layers[1].Down.W == nil || w.Layers[0].InputNorm == nil || w.Norm == nil {
+		t.Error("trainable layer or norm dropped")
 	}
 }

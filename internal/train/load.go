@@ -23,6 +23,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load tokenizer: %w", err)
 	}
+	opt.ownsWeights = true // m is closed when the run ends
 	return RunModel(ctx, &m.Config, &m.Weights, FromTokenizer(tok), opt)
 }
 

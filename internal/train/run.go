@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strconv"
 
@@ -65,6 +66,10 @@ type Options struct {
 	// (stored as bfloat16 and multiplied by tensor.SgemmBF16; trainable
 	// parameters, gradients and optimiser state stay float32).
 	Precision nn.Precision
+
+	// ownsWeights says the weights passed to RunModel are Run's own, so
+	// under BF16 their frozen float32 tensors are dropped once converted.
+	ownsWeights bool
 }
 
 // Result is a finished run.
@@ -198,6 +203,9 @@ func RunModel(ctx context.Context, cfg *model.Config, w *model.Weights, tok Toke
 	if err != nil {
 		return nil, fmt.Errorf("build network: %w", err)
 	}
+	if opt.Precision == nn.BF16 && opt.ownsWeights {
+		releaseFrozen(w, opt)
+	}
 	if opt.InitAdapter != "" {
 		if err := LoadInitAdapter(opt.InitAdapter, opt.Method, net.Params()); err != nil {
 			return nil, err
@@ -229,6 +237,25 @@ func RunModel(ctx context.Context, cfg *model.Config, w *model.Weights, tok Toke
 		log.Info("adapter written", "dir", opt.OutDir, "kind", res.Adapter.Kind)
 	}
 	return res, nil
+}
+
+// releaseFrozen drops w's float32 tensors that a BF16 network keeps as
+// bfloat16 (the frozen projections, the embedding and the LM head) and
+// returns their memory to the operating system, so that the frozen
+// weights take half the memory they took as float32.
+func releaseFrozen(w *model.Weights, opt Options) {
+	first := len(w.Layers) // first trainable layer
+	if opt.Method == nn.Vanilla {
+		first = len(w.Layers) - opt.NumLastLayers
+	}
+	for l := range w.Layers[:first] {
+		ly := &w.Layers[l]
+		for _, ln := range []*model.Linear{&ly.Q, &ly.K, &ly.V, &ly.O, &ly.Gate, &ly.Up, &ly.Down} {
+			ln.W = nil
+		}
+	}
+	w.Embed, w.LMHead = nil, nil
+	debug.FreeOSMemory()
 }
 
 var layerIndex = regexp.MustCompile(`^model\.layers\.(\d+)\.`)
