@@ -35,8 +35,9 @@ func checkUnitCount(n int) error {
 	return nil
 }
 
+// createCluster is CreateDedicatedAiCluster, answered once per
+// opc-retry-token.
 func (s *Server) createCluster(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
 	tenancy, err := s.tenancyOf(r)
 	if err != nil {
 		return err
@@ -45,14 +46,17 @@ func (s *Server) createCluster(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	hash := bodyHash(body)
-	token, prev, err := s.retryToken(ctx, r, tenancy, "CreateDedicatedAiCluster", hash)
-	if err != nil {
-		return err
-	}
-	if prev != nil {
-		return s.replayCluster(ctx, w, prev)
-	}
+	return s.createOnce(w, r, tenancy, "CreateDedicatedAiCluster", body, s.replayCluster, func(key retryKey) error {
+		return s.storeNewCluster(w, r, tenancy, body, key)
+	})
+}
+
+// storeNewCluster is CreateDedicatedAiCluster once its retry token has
+// been checked: validate the body, then in one transaction store the
+// cluster (CREATING), its queue, its work request, the cluster-create job
+// and the retry token.
+func (s *Server) storeNewCluster(w http.ResponseWriter, r *http.Request, tenancy string, body []byte, key retryKey) error {
+	ctx := r.Context()
 	var b createClusterBody
 	if err := DecodeJSON(body, &b); err != nil {
 		return err
@@ -109,7 +113,7 @@ func (s *Server) createCluster(w http.ResponseWriter, r *http.Request) error {
 		c.DisplayName = "dedicatedaicluster" + now.Format("20060102150405") + "-" + c.ID[len(c.ID)-6:]
 	}
 	wr := newWorkRequest(tenancy, c.CompartmentID, core.OpCreateCluster, core.EntityTypeCluster, core.ActionInProgress, c.ID, clusterURI(c.ID), now)
-	err = s.Store.InTx(ctx, func(tx store.Tx) error {
+	err := s.Store.InTx(ctx, func(tx store.Tx) error {
 		if err := tx.InsertCluster(ctx, c); err != nil {
 			return fmt.Errorf("insert cluster: %w", err)
 		}
@@ -122,23 +126,8 @@ func (s *Server) createCluster(w http.ResponseWriter, r *http.Request) error {
 		if err := tx.EnqueueJob(ctx, newJob(ctx, JobClusterCreate, "", tenancy, c.ID, wr.ID, now)); err != nil {
 			return fmt.Errorf("enqueue cluster-create job: %w", err)
 		}
-		if err := putRetryToken(ctx, tx, tenancy, token, "CreateDedicatedAiCluster", hash, c.ID, wr.ID, now); err != nil {
-			if errors.Is(err, store.ErrConflict) {
-				return errRetryRace
-			}
-			return err
-		}
-		return nil
+		return putRetryToken(ctx, tx, tenancy, key, c.ID, wr.ID, now)
 	})
-	if errors.Is(err, errRetryRace) {
-		if _, prev, err = s.retryToken(ctx, r, tenancy, "CreateDedicatedAiCluster", hash); err != nil {
-			return err
-		}
-		if prev != nil {
-			return s.replayCluster(ctx, w, prev)
-		}
-		return fmt.Errorf("retry token vanished after a conflict")
-	}
 	if err != nil {
 		return err
 	}

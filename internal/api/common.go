@@ -175,12 +175,24 @@ func (s *Server) retryToken(ctx context.Context, r *http.Request, tenancyID, op,
 	return token, t, nil
 }
 
-// putRetryToken remembers token for the created resource inside tx.
-func putRetryToken(ctx context.Context, tx store.Tx, tenancyID, token, op, hash, resourceID, workRequestID string, now time.Time) error {
-	if token == "" {
+// retryKey is what a create request's opc-retry-token is remembered
+// under: the token ("" when the request has none), the operation and the
+// hash of the body.
+type retryKey struct {
+	token, op, hash string
+}
+
+// putRetryToken remembers key for the created resource inside tx. It
+// returns errRetryRace when a concurrent request stored the same token
+// first.
+func putRetryToken(ctx context.Context, tx store.Tx, tenancyID string, key retryKey, resourceID, workRequestID string, now time.Time) error {
+	if key.token == "" {
 		return nil
 	}
-	err := tx.PutRetryToken(ctx, &core.RetryToken{TenancyID: tenancyID, Token: token, Operation: op, BodyHash: hash, ResourceID: resourceID, WorkRequestID: workRequestID, TimeCreated: now})
+	err := tx.PutRetryToken(ctx, &core.RetryToken{TenancyID: tenancyID, Token: key.token, Operation: key.op, BodyHash: key.hash, ResourceID: resourceID, WorkRequestID: workRequestID, TimeCreated: now})
+	if errors.Is(err, store.ErrConflict) {
+		return errRetryRace
+	}
 	if err != nil {
 		return fmt.Errorf("put retry token: %w", err)
 	}
@@ -190,6 +202,37 @@ func putRetryToken(ctx context.Context, tx store.Tx, tenancyID, token, op, hash,
 // errRetryRace marks a create that lost a race with a concurrent request
 // carrying the same retry token; the handler then answers as for a retry.
 var errRetryRace = errors.New("retry token stored concurrently")
+
+// createOnce answers the create operation op at most once per
+// opc-retry-token. When the request's token names an earlier request with
+// the same operation and body, replay answers with what that request
+// created. Otherwise create runs, and stores its retryKey with
+// putRetryToken in the transaction that creates the resource; if a
+// concurrent request with the same token stored it first (errRetryRace),
+// that request's result is replayed instead.
+func (s *Server) createOnce(w http.ResponseWriter, r *http.Request, tenancy, op string, body []byte,
+	replay func(context.Context, http.ResponseWriter, *core.RetryToken) error, create func(retryKey) error) error {
+	ctx := r.Context()
+	hash := bodyHash(body)
+	token, prev, err := s.retryToken(ctx, r, tenancy, op, hash)
+	if err != nil {
+		return err
+	}
+	if prev != nil {
+		return replay(ctx, w, prev)
+	}
+	err = create(retryKey{token: token, op: op, hash: hash})
+	if !errors.Is(err, errRetryRace) {
+		return err
+	}
+	if _, prev, err = s.retryToken(ctx, r, tenancy, op, hash); err != nil {
+		return err
+	}
+	if prev == nil {
+		return fmt.Errorf("retry token vanished after a conflict")
+	}
+	return replay(ctx, w, prev)
+}
 
 // newWorkRequest returns an ACCEPTED work request acting on one resource.
 func newWorkRequest(tenancyID, compartmentID, op, entityType, action, resourceID, uri string, now time.Time) *core.WorkRequest {

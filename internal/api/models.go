@@ -15,11 +15,8 @@ import (
 
 func modelURI(id string) string { return APIVersion + "/models/" + id }
 
-// createModel is CreateModel: validate everything, then in one
-// transaction store the model (CREATING), its work request and the
-// fine-tuning job on the cluster's queue.
+// createModel is CreateModel, answered once per opc-retry-token.
 func (s *Server) createModel(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
 	tenancy, err := s.tenancyOf(r)
 	if err != nil {
 		return err
@@ -28,14 +25,17 @@ func (s *Server) createModel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	hash := bodyHash(body)
-	token, prev, err := s.retryToken(ctx, r, tenancy, "CreateModel", hash)
-	if err != nil {
-		return err
-	}
-	if prev != nil {
-		return s.replayModel(ctx, w, prev)
-	}
+	return s.createOnce(w, r, tenancy, "CreateModel", body, s.replayModel, func(key retryKey) error {
+		return s.storeNewModel(w, r, tenancy, body, key)
+	})
+}
+
+// storeNewModel is CreateModel once its retry token has been checked:
+// validate everything, then in one transaction store the model (CREATING),
+// its work request, the fine-tuning job on the cluster's queue and the
+// retry token.
+func (s *Server) storeNewModel(w http.ResponseWriter, r *http.Request, tenancy string, body []byte, key retryKey) error {
+	ctx := r.Context()
 	var b createModelBody
 	if err := DecodeJSON(body, &b); err != nil {
 		return err
@@ -81,23 +81,8 @@ func (s *Server) createModel(w http.ResponseWriter, r *http.Request) error {
 		if err := tx.EnqueueJob(ctx, newJob(ctx, JobFineTune, c.ID, tenancy, m.ID, wr.ID, now)); err != nil {
 			return fmt.Errorf("enqueue fine-tune job: %w", err)
 		}
-		if err := putRetryToken(ctx, tx, tenancy, token, "CreateModel", hash, m.ID, wr.ID, now); err != nil {
-			if errors.Is(err, store.ErrConflict) {
-				return errRetryRace
-			}
-			return err
-		}
-		return nil
+		return putRetryToken(ctx, tx, tenancy, key, m.ID, wr.ID, now)
 	})
-	if errors.Is(err, errRetryRace) {
-		if _, prev, err = s.retryToken(ctx, r, tenancy, "CreateModel", hash); err != nil {
-			return err
-		}
-		if prev != nil {
-			return s.replayModel(ctx, w, prev)
-		}
-		return fmt.Errorf("retry token vanished after a conflict")
-	}
 	if err != nil {
 		return err
 	}
