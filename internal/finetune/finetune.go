@@ -95,7 +95,18 @@ type Trainer struct {
 	// Logger receives the trainer's logs when a job brings no
 	// TrainJob.Logger of its own; nil discards them.
 	Logger *slog.Logger
+	// DownloadPause and UploadPause are for crash tests only: when
+	// positive, copying the dataset into the working directory, and
+	// each artifact object of at least 1 MiB into the bucket, stops this
+	// long once half of its bytes are written, so that a test can kill the process at
+	// a known point. New sets them from GANTRY_TEST_FINETUNE_PAUSE
+	// ("download=30s,upload=30s"); zero (production) never pauses.
+	DownloadPause, UploadPause time.Duration
 }
+
+// PauseEnv names the environment variable New reads DownloadPause and
+// UploadPause from, for tests that kill a `gantry serve` child process.
+const PauseEnv = "GANTRY_TEST_FINETUNE_PAUSE"
 
 // New returns the trainer of the server whose data directory is dataDir,
 // for `server.Config{Trainer: finetune.New(dir)}`.
@@ -103,7 +114,21 @@ func New(dataDir string) *Trainer {
 	if abs, err := filepath.Abs(dataDir); err == nil {
 		dataDir = abs
 	}
-	return &Trainer{DataDir: dataDir}
+	t := &Trainer{DataDir: dataDir}
+	for _, kv := range strings.Split(os.Getenv(PauseEnv), ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "download":
+			t.DownloadPause = d
+		case "upload":
+			t.UploadPause = d
+		}
+	}
+	return t
 }
 
 // Optional methods of the Progress the server passes (its work-request
@@ -383,11 +408,21 @@ func methodOf(typ string) (nn.Method, error) {
 }
 
 // download copies the dataset object into the working directory, once:
-// a resumed job trains on the bytes the first attempt saw.
+// a resumed job trains on the bytes the first attempt saw. The copy
+// streams (the object is never whole in memory) into a temporary file
+// renamed into place when complete; a temporary file left by a killed
+// attempt is removed and the copy starts over.
 func (r *run) download(ctx context.Context) (string, error) {
 	dst := filepath.Join(r.work, datasetFile)
 	if _, err := os.Stat(dst); err == nil {
 		return dst, nil
+	}
+	stale, _ := filepath.Glob(filepath.Join(r.work, "."+datasetFile+".tmp*"))
+	for _, p := range stale {
+		if err := os.Remove(p); err != nil {
+			return "", fmt.Errorf("fine-tuning: remove partial download: %w", err)
+		}
+		r.log.Info("removed the partial dataset download of an earlier attempt", "file", p)
 	}
 	d := r.job.Model.FineTuneDetails.Dataset
 	obj, err := r.objs.OpenObject(ctx, d.Namespace, d.Bucket, d.Object)
@@ -400,7 +435,7 @@ func (r *run) download(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("fine-tuning: download dataset: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	_, err = io.Copy(tmp, ctxReader{ctx, obj})
+	_, err = io.Copy(tmp, pauseReader(ctx, ctxReader{ctx, obj}, obj.Info.Size, r.t.DownloadPause))
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -426,6 +461,42 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// pauseReader returns r, or when pause is positive a reader that stops
+// for pause (or until ctx ends) once half of size bytes were read: the
+// crash tests' fixed point to kill the process at (see UploadPause).
+func pauseReader(ctx context.Context, r io.Reader, size int64, pause time.Duration) io.Reader {
+	if pause <= 0 {
+		return r
+	}
+	return &pausingReader{ctx: ctx, r: r, at: size / 2, pause: pause}
+}
+
+type pausingReader struct {
+	ctx    context.Context
+	r      io.Reader
+	n, at  int64
+	pause  time.Duration
+	paused bool
+}
+
+func (p *pausingReader) Read(b []byte) (int, error) {
+	if !p.paused {
+		if p.n >= p.at {
+			p.paused = true
+			select {
+			case <-p.ctx.Done():
+				return 0, p.ctx.Err()
+			case <-time.After(p.pause):
+			}
+		} else if rest := p.at - p.n; int64(len(b)) > rest {
+			b = b[:rest] // stop exactly at the halfway mark
+		}
+	}
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	return n, err
 }
 
 // validate tokenizes the dataset; a bad dataset reports each bad line as
@@ -664,6 +735,15 @@ func (r *run) upload(ctx context.Context, dir string) (int, error) {
 	return len(uploaded), nil
 }
 
+// uploadReader is f, paused halfway when the trainer's UploadPause asks
+// for it and the object is at least 1 MiB.
+func (r *run) uploadReader(ctx context.Context, f io.Reader, size int64) io.Reader {
+	if size < 1<<20 {
+		return f
+	}
+	return pauseReader(ctx, f, size, r.t.UploadPause)
+}
+
 func (r *run) put(ctx context.Context, ns, path, name string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -678,7 +758,7 @@ func (r *run) put(ctx context.Context, ns, path, name string) error {
 	if strings.HasSuffix(name, ".json") {
 		ct = "application/json"
 	}
-	if _, err := r.objs.PutObject(ctx, ns, server.ArtifactsBucket, name, f, objectstore.PutOptions{
+	if _, err := r.objs.PutObject(ctx, ns, server.ArtifactsBucket, name, r.uploadReader(ctx, f, st.Size()), objectstore.PutOptions{
 		ObjectAttrs: objectstore.ObjectAttrs{ContentType: ct}, Size: st.Size(),
 	}); err != nil {
 		return fmt.Errorf("fine-tuning: upload %s: %w", name, err)

@@ -30,8 +30,8 @@ type gantryServe struct {
 
 // startGantry runs `gantry serve` on dataDir with GOMAXPROCS pinned (the
 // trainer's thread count, so runs are comparable bit for bit) and waits
-// until /readyz answers.
-func startGantry(t *testing.T, bin, dataDir string) *gantryServe {
+// until /readyz answers; env adds to its environment.
+func startGantry(t *testing.T, bin, dataDir string, env ...string) *gantryServe {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -44,7 +44,7 @@ func startGantry(t *testing.T, bin, dataDir string) *gantryServe {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "serve", "--listen", addr, "--data", dataDir)
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
+	cmd.Env = append(append(os.Environ(), "GOMAXPROCS=2"), env...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
