@@ -178,47 +178,23 @@ func (s *Server) listClusters(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := parseList(r, "timeCreated", "displayName", "lifecycleState")
+	lq, err := s.listQuery(r, tenancy, "lifecycleState", clusterStates, "timeCreated", "displayName", "lifecycleState")
 	if err != nil {
 		return err
 	}
 	q := r.URL.Query()
-	compartment := q.Get("compartmentId")
-	if err := checkCompartment(ctx, s.Store, tenancy, compartment, "compartmentId"); err != nil {
-		return err
-	}
-	lq := store.ListQuery{
-		TenancyID:     tenancy,
-		CompartmentID: compartment,
-		ID:            q.Get("id"),
-		DisplayName:   q.Get("displayName"),
-		SortBy:        p.sortBy,
-		SortDesc:      p.sortDesc,
-		Limit:         p.limit,
-		Page:          p.page,
-	}
-	if v := q.Get("lifecycleState"); v != "" {
-		if err := oneOf("lifecycleState", v, clusterStates...); err != nil {
-			return err
-		}
-		lq.LifecycleState = v
-	}
+	lq.ID = q.Get("id")
+	lq.DisplayName = q.Get("displayName")
 	if v := q.Get("capacityReservationId"); v != "" {
 		// No cluster has a capacity reservation: the filter matches none.
-		writeNextPage(w, "")
-		WriteJSON(w, http.StatusOK, collection[clusterJSON]{Items: []clusterJSON{}})
+		writePage(w, store.Page[*core.Cluster]{}, toClusterJSON)
 		return nil
 	}
 	page, err := s.Store.ListClusters(ctx, lq)
 	if err != nil {
 		return fmt.Errorf("list clusters: %w", err)
 	}
-	out := collection[clusterJSON]{Items: make([]clusterJSON, 0, len(page.Items))}
-	for _, c := range page.Items {
-		out.Items = append(out.Items, toClusterJSON(c))
-	}
-	writeNextPage(w, page.Next)
-	WriteJSON(w, http.StatusOK, out)
+	writePage(w, page, toClusterJSON)
 	return nil
 }
 

@@ -135,6 +135,50 @@ func parseList(r *http.Request, sortKeys ...string) (listParams, error) {
 	return p, nil
 }
 
+// listQuery reads the query parameters every resource list shares into a
+// store query for the tenancy: paging and sorting (sortBy one of sortKeys,
+// the first the default), compartmentId, which must be the tenancy's, and
+// the state filter named stateParam, one of states. The caller adds its
+// resource's own filters.
+func (s *Server) listQuery(r *http.Request, tenancy, stateParam string, states []string, sortKeys ...string) (store.ListQuery, error) {
+	p, err := parseList(r, sortKeys...)
+	if err != nil {
+		return store.ListQuery{}, err
+	}
+	q := r.URL.Query()
+	compartment := q.Get("compartmentId")
+	if err := checkCompartment(r.Context(), s.Store, tenancy, compartment, "compartmentId"); err != nil {
+		return store.ListQuery{}, err
+	}
+	lq := store.ListQuery{
+		TenancyID:     tenancy,
+		CompartmentID: compartment,
+		SortBy:        p.sortBy,
+		SortDesc:      p.sortDesc,
+		Limit:         p.limit,
+		Page:          p.page,
+	}
+	if v := q.Get(stateParam); v != "" {
+		if err := oneOf(stateParam, v, states...); err != nil {
+			return store.ListQuery{}, err
+		}
+		lq.LifecycleState = v
+	}
+	return lq, nil
+}
+
+// writePage answers 200 with one page of a list: its items as toJSON
+// writes them (an empty page is an empty list, never null), and
+// opc-next-page when there is a next page.
+func writePage[T, J any](w http.ResponseWriter, page store.Page[T], toJSON func(T) J) {
+	out := collection[J]{Items: make([]J, 0, len(page.Items))}
+	for _, it := range page.Items {
+		out.Items = append(out.Items, toJSON(it))
+	}
+	writeNextPage(w, page.Next)
+	WriteJSON(w, http.StatusOK, out)
+}
+
 // oneOf checks that v is one of allowed, naming field in the error.
 func oneOf(field, v string, allowed ...string) error {
 	for _, a := range allowed {

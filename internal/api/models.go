@@ -261,33 +261,15 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := parseList(r, "timeCreated", "displayName", "lifecycleState")
+	lq, err := s.listQuery(r, tenancy, "lifecycleState", modelStates, "timeCreated", "displayName", "lifecycleState")
 	if err != nil {
 		return err
 	}
 	q := r.URL.Query()
-	compartment := q.Get("compartmentId")
-	if err := checkCompartment(ctx, s.Store, tenancy, compartment, "compartmentId"); err != nil {
-		return err
-	}
-	lq := store.ListQuery{
-		TenancyID:     tenancy,
-		CompartmentID: compartment,
-		ID:            q.Get("id"),
-		DisplayName:   q.Get("displayName"),
-		Vendor:        q.Get("vendor"),
-		IncludeBase:   true,
-		SortBy:        p.sortBy,
-		SortDesc:      p.sortDesc,
-		Limit:         p.limit,
-		Page:          p.page,
-	}
-	if v := q.Get("lifecycleState"); v != "" {
-		if err := oneOf("lifecycleState", v, modelStates...); err != nil {
-			return err
-		}
-		lq.LifecycleState = v
-	}
+	lq.ID = q.Get("id")
+	lq.DisplayName = q.Get("displayName")
+	lq.Vendor = q.Get("vendor")
+	lq.IncludeBase = true
 	caps := q["capability"]
 	for _, c := range caps {
 		if err := oneOf("capability", c, core.CapabilityTextGeneration, core.CapabilityTextSummarization, core.CapabilityTextEmbeddings, core.CapabilityFineTune, core.CapabilityChat, core.CapabilityTextRerank); err != nil {
@@ -299,14 +281,11 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("list models: %w", err)
 	}
-	out := collection[modelJSON]{Items: make([]modelJSON, 0, len(page.Items))}
-	for _, m := range page.Items {
-		j := toModelJSON(m, compartment)
+	writePage(w, page, func(m *core.Model) modelJSON {
+		j := toModelJSON(m, lq.CompartmentID)
 		j.Description, j.TimeUpdated = nil, nil // not in ModelSummary
-		out.Items = append(out.Items, j)
-	}
-	writeNextPage(w, page.Next)
-	WriteJSON(w, http.StatusOK, out)
+		return j
+	})
 	return nil
 }
 

@@ -52,99 +52,69 @@ func (s *Server) listWorkRequests(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	p, err := parseList(r, "timeAccepted")
+	lq, err := s.listQuery(r, tenancy, "status", workRequestStates, "timeAccepted")
 	if err != nil {
 		return err
 	}
 	q := r.URL.Query()
-	compartment := q.Get("compartmentId")
-	if err := checkCompartment(ctx, s.Store, tenancy, compartment, "compartmentId"); err != nil {
-		return err
-	}
-	lq := store.ListQuery{
-		TenancyID:     tenancy,
-		CompartmentID: compartment,
-		ID:            q.Get("workRequestId"),
-		SortBy:        "timeCreated",
-		SortDesc:      p.sortDesc,
-		Limit:         p.limit,
-		Page:          p.page,
-	}
-	if v := q.Get("status"); v != "" {
-		if err := oneOf("status", v, workRequestStates...); err != nil {
-			return err
-		}
-		lq.LifecycleState = v
-	}
+	lq.ID = q.Get("workRequestId")
+	lq.SortBy = "timeCreated" // the store's name for timeAccepted
 	page, err := s.Store.ListWorkRequests(ctx, lq, q.Get("resourceId"))
 	if err != nil {
 		return fmt.Errorf("list work requests: %w", err)
 	}
-	out := collection[workRequestJSON]{Items: make([]workRequestJSON, 0, len(page.Items))}
-	for _, wr := range page.Items {
-		out.Items = append(out.Items, toWorkRequestJSON(wr))
-	}
-	writeNextPage(w, page.Next)
-	WriteJSON(w, http.StatusOK, out)
+	writePage(w, page, toWorkRequestJSON)
 	return nil
 }
 
-func (s *Server) listWorkRequestLogs(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
+// workRequestEntries reads the request of ListWorkRequestLogs or
+// ListWorkRequestErrors: the tenancy's work request named in the path, and
+// paging and sortOrder (oldest first unless sortOrder says otherwise).
+func (s *Server) workRequestEntries(r *http.Request) (workRequestID string, q store.LogQuery, err error) {
 	tenancy, err := s.tenancyOf(r)
 	if err != nil {
-		return err
+		return "", q, err
 	}
 	p, err := parseList(r, "timestamp")
 	if err != nil {
-		return err
+		return "", q, err
 	}
 	if r.URL.Query().Get("sortOrder") == "" {
 		p.sortDesc = false
 	}
-	wr, err := getWorkRequestFor(ctx, s.Store, tenancy, r.PathValue("workRequestId"))
+	wr, err := getWorkRequestFor(r.Context(), s.Store, tenancy, r.PathValue("workRequestId"))
+	if err != nil {
+		return "", q, err
+	}
+	return wr.ID, store.LogQuery{Limit: p.limit, Page: p.page, Desc: p.sortDesc}, nil
+}
+
+func (s *Server) listWorkRequestLogs(w http.ResponseWriter, r *http.Request) error {
+	id, q, err := s.workRequestEntries(r)
 	if err != nil {
 		return err
 	}
-	page, err := s.Store.ListWorkRequestLogs(ctx, wr.ID, store.LogQuery{Limit: p.limit, Page: p.page, Desc: p.sortDesc})
+	page, err := s.Store.ListWorkRequestLogs(r.Context(), id, q)
 	if err != nil {
 		return fmt.Errorf("list work request logs: %w", err)
 	}
-	out := collection[workRequestLogJSON]{Items: make([]workRequestLogJSON, 0, len(page.Items))}
-	for _, l := range page.Items {
-		out.Items = append(out.Items, workRequestLogJSON{Message: l.Message, Timestamp: timeVal(l.Timestamp)})
-	}
-	writeNextPage(w, page.Next)
-	WriteJSON(w, http.StatusOK, out)
+	writePage(w, page, func(l core.WorkRequestLog) workRequestLogJSON {
+		return workRequestLogJSON{Message: l.Message, Timestamp: timeVal(l.Timestamp)}
+	})
 	return nil
 }
 
 func (s *Server) listWorkRequestErrors(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	tenancy, err := s.tenancyOf(r)
+	id, q, err := s.workRequestEntries(r)
 	if err != nil {
 		return err
 	}
-	p, err := parseList(r, "timestamp")
-	if err != nil {
-		return err
-	}
-	if r.URL.Query().Get("sortOrder") == "" {
-		p.sortDesc = false
-	}
-	wr, err := getWorkRequestFor(ctx, s.Store, tenancy, r.PathValue("workRequestId"))
-	if err != nil {
-		return err
-	}
-	page, err := s.Store.ListWorkRequestErrors(ctx, wr.ID, store.LogQuery{Limit: p.limit, Page: p.page, Desc: p.sortDesc})
+	page, err := s.Store.ListWorkRequestErrors(r.Context(), id, q)
 	if err != nil {
 		return fmt.Errorf("list work request errors: %w", err)
 	}
-	out := collection[workRequestErrorJSON]{Items: make([]workRequestErrorJSON, 0, len(page.Items))}
-	for _, e := range page.Items {
-		out.Items = append(out.Items, workRequestErrorJSON{Code: e.Code, Message: e.Message, Timestamp: timeVal(e.Timestamp)})
-	}
-	writeNextPage(w, page.Next)
-	WriteJSON(w, http.StatusOK, out)
+	writePage(w, page, func(e core.WorkRequestError) workRequestErrorJSON {
+		return workRequestErrorJSON{Code: e.Code, Message: e.Message, Timestamp: timeVal(e.Timestamp)}
+	})
 	return nil
 }
