@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -147,14 +146,7 @@ func (s *Server) replayCluster(ctx context.Context, w http.ResponseWriter, t *co
 
 // getClusterFor returns a cluster of the tenancy, or a 404.
 func getClusterFor(ctx context.Context, tx store.Clusters, tenancy, id string) (*core.Cluster, error) {
-	c, err := tx.GetCluster(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && c.TenancyID != tenancy) {
-		return nil, NotFound("dedicated AI cluster %s not found or not authorized", id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get cluster %s: %w", id, err)
-	}
-	return c, nil
+	return getVisible(ctx, "dedicated AI cluster", id, tx.GetCluster, func(c *core.Cluster) bool { return c.TenancyID == tenancy })
 }
 
 func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) error {

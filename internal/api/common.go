@@ -63,6 +63,21 @@ func (s *Server) tenancyOf(r *http.Request) (string, error) {
 	return "", &Error{http.StatusUnauthorized, CodeNotAuthenticated, "the request is not authenticated"}
 }
 
+// getVisible returns the resource get finds under id if visible says the
+// caller's tenancy may see it. A missing resource and one the tenancy may
+// not see are the same 404, naming the resource as kind, so that a caller
+// learns nothing of other tenancies' resources.
+func getVisible[T any](ctx context.Context, kind, id string, get func(context.Context, string) (*T, error), visible func(*T) bool) (*T, error) {
+	v, err := get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !visible(v)) {
+		return nil, NotFound("%s %s not found or not authorized", kind, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s %s: %w", kind, id, err)
+	}
+	return v, nil
+}
+
 // checkCompartment answers whether compartmentID is the tenancy's root
 // compartment or an active compartment inside it; a compartment of
 // another tenancy is a 404, as is one that does not exist.

@@ -230,14 +230,7 @@ func (s *Server) validateCreateModel(ctx context.Context, tenancy string, b *cre
 // getModelFor returns a model the tenancy may see: its own custom models
 // and every base model; anything else is a 404.
 func (s *Server) getModelFor(ctx context.Context, tx store.Models, tenancy, id string) (*core.Model, error) {
-	m, err := tx.GetModel(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && m.Type != core.ModelTypeBase && m.TenancyID != tenancy) {
-		return nil, NotFound("model %s not found or not authorized", id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get model %s: %w", id, err)
-	}
-	return m, nil
+	return getVisible(ctx, "model", id, tx.GetModel, func(m *core.Model) bool { return m.Type == core.ModelTypeBase || m.TenancyID == tenancy })
 }
 
 func (s *Server) getModel(w http.ResponseWriter, r *http.Request) error {

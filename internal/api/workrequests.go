@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -13,15 +12,9 @@ import (
 
 var workRequestStates = []string{core.WorkRequestAccepted, core.WorkRequestInProgress, core.WorkRequestWaiting, core.WorkRequestSucceeded, core.WorkRequestFailed, core.WorkRequestCanceling, core.WorkRequestCanceled}
 
+// getWorkRequestFor returns a work request of the tenancy, or a 404.
 func getWorkRequestFor(ctx context.Context, st store.WorkRequests, tenancy, id string) (*core.WorkRequest, error) {
-	wr, err := st.GetWorkRequest(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && wr.TenancyID != tenancy) {
-		return nil, NotFound("work request %s not found or not authorized", id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get work request %s: %w", id, err)
-	}
-	return wr, nil
+	return getVisible(ctx, "work request", id, st.GetWorkRequest, func(wr *core.WorkRequest) bool { return wr.TenancyID == tenancy })
 }
 
 // workRequestETag is a work request's etag: it changes with its status
