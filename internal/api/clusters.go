@@ -236,8 +236,8 @@ func (s *Server) updateCluster(w http.ResponseWriter, r *http.Request) error {
 		if c.LifecycleState != core.ClusterActive {
 			return IncorrectState("dedicated AI cluster %s is %s; it must be ACTIVE to be updated", c.ID, c.LifecycleState)
 		}
-		if ifm := ifMatch(r); ifm != "" && ifm != c.ETag {
-			return PreconditionFailed("if-match %q does not match the cluster's etag", ifm)
+		if err := checkIfMatch(r, c.ETag, "cluster"); err != nil {
+			return err
 		}
 		if b.DisplayName != nil {
 			c.DisplayName = *b.DisplayName
@@ -294,8 +294,8 @@ func (s *Server) deleteCluster(w http.ResponseWriter, r *http.Request) error {
 		if c.LifecycleState == core.ClusterDeleting || c.LifecycleState == core.ClusterDeleted {
 			return IncorrectState("dedicated AI cluster %s is %s already", c.ID, c.LifecycleState)
 		}
-		if ifm := ifMatch(r); ifm != "" && ifm != c.ETag {
-			return PreconditionFailed("if-match %q does not match the cluster's etag", ifm)
+		if err := checkIfMatch(r, c.ETag, "cluster"); err != nil {
+			return err
 		}
 		n, err := tx.CountJobs(ctx, c.ID, core.JobQueued, core.JobRunning)
 		if err != nil {
@@ -354,8 +354,8 @@ func (s *Server) changeClusterCompartment(w http.ResponseWriter, r *http.Request
 		if err := checkCompartment(ctx, tx, tenancy, *b.CompartmentID, "compartmentId"); err != nil {
 			return err
 		}
-		if ifm := ifMatch(r); ifm != "" && ifm != c.ETag {
-			return PreconditionFailed("if-match %q does not match the cluster's etag", ifm)
+		if err := checkIfMatch(r, c.ETag, "cluster"); err != nil {
+			return err
 		}
 		c.CompartmentID = *b.CompartmentID
 		c.TimeUpdated = s.now()

@@ -398,6 +398,15 @@ func validName(field, v string, max int) error {
 	return nil
 }
 
+// checkIfMatch answers 412 when the request's if-match names an etag other
+// than etag, the resource's current one; kind names the resource.
+func checkIfMatch(r *http.Request, etag, kind string) error {
+	if ifm := ifMatch(r); ifm != "" && ifm != etag {
+		return PreconditionFailed("if-match %q does not match the %s's etag", ifm, kind)
+	}
+	return nil
+}
+
 // ifMatch returns the request's if-match etag; "*" (any) counts as none.
 func ifMatch(r *http.Request) string {
 	v := r.Header.Get(HeaderIfMatch)

@@ -338,8 +338,8 @@ func (s *Server) updateModel(w http.ResponseWriter, r *http.Request) error {
 		if m.LifecycleState == core.ModelDeleting || m.LifecycleState == core.ModelDeleted {
 			return IncorrectState("model %s is %s", m.ID, m.LifecycleState)
 		}
-		if ifm := ifMatch(r); ifm != "" && ifm != m.ETag {
-			return PreconditionFailed("if-match %q does not match the model's etag", ifm)
+		if err := checkIfMatch(r, m.ETag, "model"); err != nil {
+			return err
 		}
 		if b.DisplayName != nil {
 			m.DisplayName = *b.DisplayName
@@ -396,8 +396,8 @@ func (s *Server) deleteModel(w http.ResponseWriter, r *http.Request) error {
 		if m.LifecycleState == core.ModelDeleting || m.LifecycleState == core.ModelDeleted {
 			return IncorrectState("model %s is %s already", m.ID, m.LifecycleState)
 		}
-		if ifm := ifMatch(r); ifm != "" && ifm != m.ETag {
-			return PreconditionFailed("if-match %q does not match the model's etag", ifm)
+		if err := checkIfMatch(r, m.ETag, "model"); err != nil {
+			return err
 		}
 		now := s.now()
 		m.LifecycleState = core.ModelDeleting
@@ -494,8 +494,8 @@ func (s *Server) changeModelCompartment(w http.ResponseWriter, r *http.Request) 
 		if err := checkCompartment(ctx, tx, tenancy, *b.CompartmentID, "compartmentId"); err != nil {
 			return err
 		}
-		if ifm := ifMatch(r); ifm != "" && ifm != m.ETag {
-			return PreconditionFailed("if-match %q does not match the model's etag", ifm)
+		if err := checkIfMatch(r, m.ETag, "model"); err != nil {
+			return err
 		}
 		m.CompartmentID = *b.CompartmentID
 		m.TimeUpdated = s.now()
