@@ -237,15 +237,16 @@ func LinearAddForward(out, x []float32, l Linear, N int) {
 	addBias(out, l.B, N)
 }
 
-// gemvRows is the largest row count MatMulT computes as one matrix-vector
-// product per row (tensor.Gemv, reading W straight from memory) rather
-// than with Sgemm, whose packing costs more than it saves for so few rows.
+// gemvRows is the largest row count MatMulT computes with tensor.GemvBatch
+// (matrix-vector products reading W once from memory, each row's result
+// the same as alone) rather than with Sgemm, whose packing costs more than
+// it saves for so few rows.
 // Decoding runs at 1 to gemvRows rows per step.
 const gemvRows = 4
 
 // MatMulT computes out [N, outDim] = x [N, in] · Wᵀ for W [outDim, in]
 // row-major, or adds the product to out when accumulate is set. Up to
-// gemvRows rows go through tensor.Gemv, more through tensor.Sgemm; both
+// gemvRows rows go through tensor.GemvBatch, more through tensor.Sgemm; both
 // split the output over goroutines and sum every element in an order that
 // does not depend on the thread count.
 func MatMulT(out, x, W []float32, N, outDim, in int, accumulate bool) {
@@ -257,9 +258,7 @@ func MatMulT(out, x, W []float32, N, outDim, in int, accumulate bool) {
 		tensor.Sgemm(false, true, N, outDim, in, 1, x, in, W, in, beta, out, outDim)
 		return
 	}
-	for n := 0; n < N; n++ {
-		tensor.Gemv(out[n*outDim:(n+1)*outDim], W, x[n*in:(n+1)*in], outDim, in, beta)
-	}
+	tensor.GemvBatch(out, W, x, N, outDim, in, beta)
 }
 
 func addBias(out, b []float32, N int) {

@@ -69,3 +69,71 @@ func gemvRows(k Kernel, y, W, x []float32, in, r0, r1 int, beta float32) {
 		set(r, Dot(W[r*in:r*in+in], x))
 	}
 }
+
+// GemvBatch computes y_v = W·x_v + beta·y_v for nv vectors at once, with
+// Default(): x [nv, in] and y [nv, out] row-major, W [out, in] row-major;
+// when beta is 0, y is not read. It is the product for a few tokens at
+// decode time (x·Wᵀ for a handful of rows): each row of W is read from
+// memory once for every four vectors. Every element is summed in exactly
+// the order Gemv sums it, so y_v is bit-identical to Gemv(y_v, W, x_v)
+// whatever nv, the other vectors or the thread count. It panics, naming
+// the argument, when a dimension is negative or a slice too short.
+func GemvBatch(y, W, x []float32, nv, out, in int, beta float32) {
+	Default().GemvBatch(y, W, x, nv, out, in, beta)
+}
+
+// GemvBatch is the package-level GemvBatch run with configuration cfg.
+func (cfg Config) GemvBatch(y, W, x []float32, nv, out, in int, beta float32) {
+	switch {
+	case nv < 0 || out < 0 || in < 0:
+		panic(fmt.Sprintf("tensor.GemvBatch: negative dimension nv=%d out=%d in=%d", nv, out, in))
+	case len(W) < out*in:
+		panic(fmt.Sprintf("tensor.GemvBatch: len(W)=%d, want at least %d×%d", len(W), out, in))
+	case len(x) < nv*in:
+		panic(fmt.Sprintf("tensor.GemvBatch: len(x)=%d, want at least %d×%d", len(x), nv, in))
+	case len(y) < nv*out:
+		panic(fmt.Sprintf("tensor.GemvBatch: len(y)=%d, want at least %d×%d", len(y), nv, out))
+	}
+	if nv == 0 || out == 0 {
+		return
+	}
+	if nv == 1 {
+		cfg.Gemv(y, W, x, out, in, beta)
+		return
+	}
+	cfg = cfg.Resolve()
+	threads := min(cfg.Threads, max(1, nv*out*in/minGemvPerThread), out)
+	rows := func(r0, r1 int) {
+		set := func(v, r int, d float32) {
+			i := v*out + r
+			if beta == 0 {
+				y[i] = d
+			} else {
+				y[i] = d + beta*y[i]
+			}
+		}
+		if gemvBatchKernel(cfg.Kernel, W, x, nv, in, r0, r1, set) {
+			return
+		}
+		for v := 0; v < nv; v++ {
+			xv := x[v*in : v*in+in]
+			for r := r0; r < r1; r++ {
+				set(v, r, Dot(W[r*in:r*in+in], xv))
+			}
+		}
+	}
+	if threads <= 1 {
+		rows(0, out)
+		return
+	}
+	var wg sync.WaitGroup
+	for t := 0; t < threads; t++ {
+		r0, r1 := t*out/threads, (t+1)*out/threads
+		if t == threads-1 {
+			rows(r0, r1)
+			continue
+		}
+		wg.Go(func() { rows(r0, r1) })
+	}
+	wg.Wait()
+}

@@ -124,3 +124,80 @@ func BenchmarkStreamRead(b *testing.B) {
 		})
 	}
 }
+
+// TestGemvBatch checks that each vector of a batch gets exactly what
+// Gemv gives it alone, for every kernel, batch size and thread count.
+func TestGemvBatch(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, k := range AvailableKernels() {
+		for _, s := range [][2]int{{1, 1}, {5, 15}, {7, 16}, {9, 33}, {70, 64}, {131, 100}, {576, 576}, {200, 1536}, {3, 0}} {
+			out, in := s[0], s[1]
+			W := randSlice(r, out*in)
+			for nv := 0; nv <= 6; nv++ {
+				x, y0 := randSlice(r, nv*in), randSlice(r, nv*out)
+				for _, beta := range []float32{0, 1} {
+					want := append([]float32(nil), y0...)
+					for v := 0; v < nv; v++ {
+						Config{Kernel: k, Threads: 1}.Gemv(want[v*out:(v+1)*out], W, x[v*in:(v+1)*in], out, in, beta)
+					}
+					for _, threads := range []int{1, 2, 5} {
+						y := append([]float32(nil), y0...)
+						Config{Kernel: k, Threads: threads}.GemvBatch(y, W, x, nv, out, in, beta)
+						for i := range y {
+							if math.Float32bits(y[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%v %dx%d nv=%d beta=%v threads=%d: y[%d]=%v, Gemv alone gives %v", k, out, in, nv, beta, threads, i, y[i], want[i])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestGemvBatchBadArgsPanic(t *testing.T) {
+	cases := []struct {
+		name        string
+		y, W, x     int
+		nv, out, in int
+		wantInPanic string
+	}{
+		{"negative", 1, 1, 1, -1, 1, 1, "negative"},
+		{"short W", 4, 3, 4, 2, 2, 2, "len(W)"},
+		{"short x", 4, 4, 3, 2, 2, 2, "len(x)"},
+		{"short y", 3, 4, 4, 2, 2, 2, "len(y)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), c.wantInPanic) {
+					t.Fatalf("recover() = %v, want a panic naming %q", r, c.wantInPanic)
+				}
+			}()
+			GemvBatch(make([]float32, c.y), make([]float32, c.W), make([]float32, c.x), c.nv, c.out, c.in, 0)
+		})
+	}
+}
+
+// BenchmarkGemvBatch compares four tokens through GemvBatch (W read once)
+// with four Gemv calls, at the q projection and LM-head shapes.
+func BenchmarkGemvBatch(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, s := range [][2]int{{576, 576}, {1536, 576}, {49152, 576}} {
+		out, in := s[0], s[1]
+		const nv = 4
+		W, x, y := randSlice(r, out*in), randSlice(r, nv*in), make([]float32, nv*out)
+		b.Run(fmt.Sprintf("%dx%d/batch4", out, in), func(b *testing.B) {
+			for b.Loop() {
+				GemvBatch(y, W, x, nv, out, in, 0)
+			}
+		})
+		b.Run(fmt.Sprintf("%dx%d/4xGemv", out, in), func(b *testing.B) {
+			for b.Loop() {
+				for v := 0; v < nv; v++ {
+					Gemv(y[v*out:(v+1)*out], W, x[v*in:(v+1)*in], out, in, 0)
+				}
+			}
+		})
+	}
+}
