@@ -332,16 +332,9 @@ func (s *Server) changeClusterCompartment(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	body, err := ReadBody(r)
+	compartment, err := readChangeCompartment(r)
 	if err != nil {
 		return err
-	}
-	var b changeCompartmentBody
-	if err := DecodeJSON(body, &b); err != nil {
-		return err
-	}
-	if b.CompartmentID == nil || *b.CompartmentID == "" {
-		return Missing("compartmentId")
 	}
 	err = s.Store.InTx(ctx, func(tx store.Tx) error {
 		c, err := getClusterFor(ctx, tx, tenancy, r.PathValue("dedicatedAiClusterId"))
@@ -351,13 +344,13 @@ func (s *Server) changeClusterCompartment(w http.ResponseWriter, r *http.Request
 		if c.LifecycleState == core.ClusterDeleting || c.LifecycleState == core.ClusterDeleted {
 			return IncorrectState("dedicated AI cluster %s is %s", c.ID, c.LifecycleState)
 		}
-		if err := checkCompartment(ctx, tx, tenancy, *b.CompartmentID, "compartmentId"); err != nil {
+		if err := checkCompartment(ctx, tx, tenancy, compartment, "compartmentId"); err != nil {
 			return err
 		}
 		if err := checkIfMatch(r, c.ETag, "cluster"); err != nil {
 			return err
 		}
-		c.CompartmentID = *b.CompartmentID
+		c.CompartmentID = compartment
 		c.TimeUpdated = s.now()
 		return tx.UpdateCluster(ctx, c, ifMatch(r))
 	})

@@ -78,6 +78,25 @@ func getVisible[T any](ctx context.Context, kind, id string, get func(context.Co
 	return v, nil
 }
 
+// readChangeCompartment reads the body of a Change*Compartment operation
+// and returns the compartmentId it moves the resource to.
+func readChangeCompartment(r *http.Request) (string, error) {
+	body, err := ReadBody(r)
+	if err != nil {
+		return "", err
+	}
+	var b struct {
+		CompartmentID *string `json:"compartmentId"`
+	}
+	if err := DecodeJSON(body, &b); err != nil {
+		return "", err
+	}
+	if b.CompartmentID == nil || *b.CompartmentID == "" {
+		return "", Missing("compartmentId")
+	}
+	return *b.CompartmentID, nil
+}
+
 // checkCompartment answers whether compartmentID is the tenancy's root
 // compartment or an active compartment inside it; a compartment of
 // another tenancy is a 404, as is one that does not exist.

@@ -459,26 +459,15 @@ func markCanceling(ctx context.Context, tx store.WorkRequests, id string, now ti
 	return nil
 }
 
-type changeCompartmentBody struct {
-	CompartmentID *string `json:"compartmentId"`
-}
-
 func (s *Server) changeModelCompartment(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	tenancy, err := s.tenancyOf(r)
 	if err != nil {
 		return err
 	}
-	body, err := ReadBody(r)
+	compartment, err := readChangeCompartment(r)
 	if err != nil {
 		return err
-	}
-	var b changeCompartmentBody
-	if err := DecodeJSON(body, &b); err != nil {
-		return err
-	}
-	if b.CompartmentID == nil || *b.CompartmentID == "" {
-		return Missing("compartmentId")
 	}
 	err = s.Store.InTx(ctx, func(tx store.Tx) error {
 		m, err := s.getModelFor(ctx, tx, tenancy, r.PathValue("modelId"))
@@ -491,13 +480,13 @@ func (s *Server) changeModelCompartment(w http.ResponseWriter, r *http.Request) 
 		if m.LifecycleState == core.ModelDeleting || m.LifecycleState == core.ModelDeleted {
 			return IncorrectState("model %s is %s", m.ID, m.LifecycleState)
 		}
-		if err := checkCompartment(ctx, tx, tenancy, *b.CompartmentID, "compartmentId"); err != nil {
+		if err := checkCompartment(ctx, tx, tenancy, compartment, "compartmentId"); err != nil {
 			return err
 		}
 		if err := checkIfMatch(r, m.ETag, "model"); err != nil {
 			return err
 		}
-		m.CompartmentID = *b.CompartmentID
+		m.CompartmentID = compartment
 		m.TimeUpdated = s.now()
 		return tx.UpdateModel(ctx, m, ifMatch(r))
 	})
