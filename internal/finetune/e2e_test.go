@@ -551,6 +551,8 @@ func TestClusterQueue(t *testing.T) {
 		generativeai.LoraTrainingConfig{TotalTrainingEpochs: common.Int(100), TrainingBatchSize: common.Int(1)})
 	short, shortWR := createModel(t, c, s.TenancyID, chatBase, cluster, s.Namespace, "train.jsonl", "short",
 		generativeai.LoraTrainingConfig{TotalTrainingEpochs: common.Int(1), TrainingBatchSize: common.Int(4)})
+	third, thirdWR := createModel(t, c, s.TenancyID, chatBase, cluster, s.Namespace, "train.jsonl", "third",
+		generativeai.LoraTrainingConfig{TotalTrainingEpochs: common.Int(1), TrainingBatchSize: common.Int(4)})
 	deadline := time.Now().Add(time.Minute)
 	for !strings.HasPrefix(deref(getModel(t, c, long).LifecycleDetails), "epoch ") {
 		if time.Now().After(deadline) {
@@ -563,9 +565,13 @@ func TestClusterQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Status != generativeai.OperationStatusAccepted {
-		t.Errorf("second job on a one-unit cluster is %s while the first trains, want ACCEPTED", r.Status)
+	if r.Status != generativeai.OperationStatusAccepted || deref(r.PercentComplete) != 0 {
+		t.Errorf("second job on a one-unit cluster is %s at %v%% while the first trains, want ACCEPTED at 0%%", r.Status, deref(r.PercentComplete))
 	}
+	// Each queued job says where it stands in the cluster's queue.
+	waiting := func(n int) string { return fmt.Sprintf("waiting for a free unit on cluster %s (%d ahead)", cluster, n) }
+	waitLog(t, c, shortWR, waiting(0))
+	waitLog(t, c, thirdWR, waiting(1))
 	if _, err := c.DeleteModel(ctx, generativeai.DeleteModelRequest{ModelId: &long}); err != nil {
 		t.Fatal(err)
 	}
@@ -577,6 +583,39 @@ func TestClusterQueue(t *testing.T) {
 	}
 	if m := getModel(t, c, short); m.LifecycleState != generativeai.ModelLifecycleStateActive {
 		t.Errorf("second model %s", m.LifecycleState)
+	}
+	if wr := waitWR(t, c, thirdWR, time.Minute); wr.Status != generativeai.OperationStatusSucceeded {
+		t.Errorf("third job %s, want SUCCEEDED", wr.Status)
+	}
+	if m := getModel(t, c, third); m.LifecycleState != generativeai.ModelLifecycleStateActive {
+		t.Errorf("third model %s", m.LifecycleState)
+	}
+	// The third job moved up once the first was gone (unless the second
+	// finished within one report period), and no line came twice in a
+	// row.
+	logs := wrLogs(t, c, thirdWR)
+	if !slices.Contains(logs, waiting(1)) {
+		t.Errorf("third job's logs %q lack %q", logs, waiting(1))
+	}
+	for i := 1; i < len(logs); i++ {
+		if strings.HasPrefix(logs[i], "waiting for") && logs[i] == logs[i-1] {
+			t.Errorf("waiting line repeated: %q", logs[i])
+		}
+	}
+	if n := strings.Count(strings.Join(wrLogs(t, c, shortWR), "\n"), "waiting for a free unit"); n != 1 {
+		t.Errorf("second job logged %d waiting lines, want 1", n)
+	}
+}
+
+// waitLog waits up to 10 s for message among a work request's logs.
+func waitLog(t *testing.T, c generativeai.GenerativeAiClient, wrID, message string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.Contains(wrLogs(t, c, wrID), message) {
+		if time.Now().After(deadline) {
+			t.Fatalf("work request logs %q lack %q", wrLogs(t, c, wrID), message)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

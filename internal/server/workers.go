@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gantryml/gantry/internal/api"
@@ -491,5 +494,127 @@ func (s *Server) runWorkers(ctx context.Context) error {
 		r.Register(kind, h)
 	}
 	s.runner.Store(r)
-	return r.Run(ctx)
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.workers.reportWaiting(wctx, time.Second)
+	}()
+	err := r.Run(ctx)
+	stop()
+	<-done
+	return err
+}
+
+// reportWaiting logs, every period until ctx is done, on the work request
+// of each fine-tune job queued behind a full cluster, "waiting for a free
+// unit on cluster X (N ahead)", N being the jobs queued before it on that
+// cluster: once when it starts waiting and again whenever N changes. The
+// work request stays ACCEPTED with percentComplete 0 meanwhile (OCI's
+// operation status WAITING is not used: a queued job has not started).
+func (w *workers) reportWaiting(ctx context.Context, period time.Duration) {
+	last := map[string]string{} // work request ID: the waiting line it got last
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		next, err := w.waitingLines(ctx, last)
+		if err != nil && ctx.Err() == nil {
+			w.logger().WarnContext(ctx, "report fine-tune jobs waiting for a cluster unit", "err", err)
+		}
+		if err == nil {
+			last = next
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (w *workers) logger() *slog.Logger {
+	if w.log != nil {
+		return w.log
+	}
+	return slog.Default()
+}
+
+// waitingLines writes the waiting line of each queued fine-tune job whose
+// line differs from last (its previous one; a work request not in last
+// is checked against its newest log message, so that a restart does not
+// repeat a line), and returns the lines of the jobs waiting now.
+func (w *workers) waitingLines(ctx context.Context, last map[string]string) (map[string]string, error) {
+	tens, err := w.st.ListTenancies(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list tenancies: %w", err)
+	}
+	queued := map[string][]*core.Job{} // cluster ID: its queued fine-tune jobs
+	for _, t := range tens {
+		q := store.ListQuery{TenancyID: t.ID, LifecycleState: core.ModelCreating, Limit: 1000}
+		for {
+			pg, err := w.st.ListModels(ctx, q)
+			if err != nil {
+				return nil, fmt.Errorf("list models: %w", err)
+			}
+			for _, m := range pg.Items {
+				if m.FineTuneDetails == nil {
+					continue
+				}
+				j, err := w.st.GetJob(ctx, api.JobID(api.JobFineTune, m.ID))
+				if errors.Is(err, store.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return nil, fmt.Errorf("get fine-tune job of model %s: %w", m.ID, err)
+				}
+				if j.State == core.JobQueued && j.WorkRequestID != "" {
+					queued[j.Queue] = append(queued[j.Queue], j)
+				}
+			}
+			if pg.Next == "" {
+				break
+			}
+			q.Page = pg.Next
+		}
+	}
+	waiting := map[string]string{}
+	for cluster, js := range queued {
+		c, err := w.st.GetCluster(ctx, cluster)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get cluster %s: %w", cluster, err)
+		}
+		running, err := w.st.CountJobs(ctx, cluster, core.JobRunning)
+		if err != nil {
+			return nil, fmt.Errorf("count running jobs of cluster %s: %w", cluster, err)
+		}
+		// The runner claims the oldest queued job first.
+		slices.SortFunc(js, func(a, b *core.Job) int {
+			return cmp.Or(a.TimeCreated.Compare(b.TimeCreated), strings.Compare(a.ID, b.ID))
+		})
+		free := max(c.UnitCount-running, 0)
+		for i, j := range js[min(free, len(js)):] {
+			msg := fmt.Sprintf("waiting for a free unit on cluster %s (%d ahead)", cluster, free+i)
+			waiting[j.WorkRequestID] = msg
+			prev, ok := last[j.WorkRequestID]
+			if !ok {
+				pg, err := w.st.ListWorkRequestLogs(ctx, j.WorkRequestID, store.LogQuery{Limit: 1, Desc: true})
+				if err != nil {
+					return nil, fmt.Errorf("list work request logs: %w", err)
+				}
+				if len(pg.Items) > 0 {
+					prev = pg.Items[0].Message
+				}
+			}
+			if prev == msg {
+				continue
+			}
+			if err := w.st.AppendWorkRequestLog(ctx, j.WorkRequestID, core.WorkRequestLog{Message: msg, Timestamp: now()}); err != nil {
+				return nil, fmt.Errorf("append work request log: %w", err)
+			}
+		}
+	}
+	return waiting, nil
 }
