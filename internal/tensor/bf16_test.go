@@ -60,6 +60,12 @@ func TestSgemmBF16(t *testing.T) {
 				c := append([]float32(nil), f.c0...)
 				what := fmt.Sprintf("%v/threads=%d", kern, threads)
 				Config{Kernel: kern, Threads: threads}.SgemmBF16(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, f.lda, b, f.ldb, tc.beta, c, f.ldc)
+				if kern == KernelAVX512 && bf16Kernel != nil {
+					// The VDPBF16PS mode too (not SgemmBF16's default).
+					c2 := append([]float32(nil), f.c0...)
+					sgemmBF16With(bf16Kernel, 2, threads, tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, f.lda, b, f.ldb, tc.beta, c2, f.ldc)
+					f.check(t, what+"/vdpbf16ps", c2)
+				}
 				f.check(t, what, c)
 				for row := 0; row < tc.m; row++ {
 					for j := 0; j < tc.n; j++ {
