@@ -37,17 +37,7 @@ func checkUnitCount(n int) error {
 // createCluster is CreateDedicatedAiCluster, answered once per
 // opc-retry-token.
 func (s *Server) createCluster(w http.ResponseWriter, r *http.Request) error {
-	tenancy, err := s.tenancyOf(r)
-	if err != nil {
-		return err
-	}
-	body, err := ReadBody(r)
-	if err != nil {
-		return err
-	}
-	return s.createOnce(w, r, tenancy, "CreateDedicatedAiCluster", body, s.replayCluster, func(key retryKey) error {
-		return s.storeNewCluster(w, r, tenancy, body, key)
-	})
+	return s.createOnce(w, r, "CreateDedicatedAiCluster", s.replayCluster, s.storeNewCluster)
 }
 
 // storeNewCluster is CreateDedicatedAiCluster once its retry token has

@@ -282,15 +282,24 @@ func putRetryToken(ctx context.Context, tx store.Tx, tenancyID string, key retry
 var errRetryRace = errors.New("retry token stored concurrently")
 
 // createOnce answers the create operation op at most once per
-// opc-retry-token. When the request's token names an earlier request with
-// the same operation and body, replay answers with what that request
-// created. Otherwise create runs, and stores its retryKey with
-// putRetryToken in the transaction that creates the resource; if a
-// concurrent request with the same token stored it first (errRetryRace),
-// that request's result is replayed instead.
-func (s *Server) createOnce(w http.ResponseWriter, r *http.Request, tenancy, op string, body []byte,
-	replay func(context.Context, http.ResponseWriter, *core.RetryToken) error, create func(retryKey) error) error {
+// opc-retry-token. It reads the caller's tenancy and the body; when the
+// request's token names an earlier request with the same operation and
+// body, replay answers with what that request created. Otherwise create
+// runs, and stores its retryKey with putRetryToken in the transaction that
+// creates the resource; if a concurrent request with the same token stored
+// it first (errRetryRace), that request's result is replayed instead.
+func (s *Server) createOnce(w http.ResponseWriter, r *http.Request, op string,
+	replay func(ctx context.Context, w http.ResponseWriter, prev *core.RetryToken) error,
+	create func(w http.ResponseWriter, r *http.Request, tenancy string, body []byte, key retryKey) error) error {
 	ctx := r.Context()
+	tenancy, err := s.tenancyOf(r)
+	if err != nil {
+		return err
+	}
+	body, err := ReadBody(r)
+	if err != nil {
+		return err
+	}
 	hash := bodyHash(body)
 	token, prev, err := s.retryToken(ctx, r, tenancy, op, hash)
 	if err != nil {
@@ -299,7 +308,7 @@ func (s *Server) createOnce(w http.ResponseWriter, r *http.Request, tenancy, op 
 	if prev != nil {
 		return replay(ctx, w, prev)
 	}
-	err = create(retryKey{token: token, op: op, hash: hash})
+	err = create(w, r, tenancy, body, retryKey{token: token, op: op, hash: hash})
 	if !errors.Is(err, errRetryRace) {
 		return err
 	}

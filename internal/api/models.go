@@ -17,17 +17,7 @@ func modelURI(id string) string { return APIVersion + "/models/" + id }
 
 // createModel is CreateModel, answered once per opc-retry-token.
 func (s *Server) createModel(w http.ResponseWriter, r *http.Request) error {
-	tenancy, err := s.tenancyOf(r)
-	if err != nil {
-		return err
-	}
-	body, err := ReadBody(r)
-	if err != nil {
-		return err
-	}
-	return s.createOnce(w, r, tenancy, "CreateModel", body, s.replayModel, func(key retryKey) error {
-		return s.storeNewModel(w, r, tenancy, body, key)
-	})
+	return s.createOnce(w, r, "CreateModel", s.replayModel, s.storeNewModel)
 }
 
 // storeNewModel is CreateModel once its retry token has been checked:
