@@ -100,10 +100,23 @@ func sgemmBF16With(kern *gemmKernel, kunit, threads int, transA, transB bool, m,
 // packBWidened is packB for the fp32 kernels on a bf16 op(B): panel q
 // holds kc steps of nr floats, dst[q·nr·kc + p·nr + j] = op(B)[p0+p][j0+q·nr+j]
 // widened, zero past column nc.
+//
+// Full transposed panels are widened row by row into a scratch block and
+// then transposed by packFast, which is much faster than scattering one
+// value at a time.
 func packBWidened(dst []float32, transB bool, b []uint16, ldb, p0, j0, kc, nc, nr int) {
+	var tmp [32 * 256]float32
 	for q := 0; q < nc; q += nr {
 		cols := min(nr, nc-q)
 		panel := dst[q*kc : (q+nr)*kc]
+		if transB && cols == nr && nr*kc <= len(tmp) {
+			for j := 0; j < nr; j++ {
+				FromBF16Slice(tmp[j*kc:j*kc+kc], b[(j0+q+j)*ldb+p0:(j0+q+j)*ldb+p0+kc])
+			}
+			if packFast(panel, tmp[:nr*kc], true, kc, nr, kc) {
+				continue
+			}
+		}
 		clear(panel)
 		if transB {
 			for j := 0; j < cols; j++ {
