@@ -13,12 +13,16 @@ import (
 // benchStep times one training step (ZeroGrad, ForwardBackward, AdamW) of
 // a preset's shape and reports tokens/s and achieved GFLOP/s.
 func benchStep(b *testing.B, preset string, method Method, B, T int) {
+	benchStepPrec(b, preset, method, B, T, FP32)
+}
+
+func benchStepPrec(b *testing.B, preset string, method Method, B, T int, prec Precision) {
 	cfg, err := presetConfig(preset)
 	if err != nil {
 		b.Fatal(err)
 	}
 	w := RandomWeights(cfg, 1)
-	n, err := New(cfg, w, Options{Method: method, LoRARank: 8, LoRAAlpha: 8, LoRADropout: 0.1, Seed: 1})
+	n, err := New(cfg, w, Options{Method: method, LoRARank: 8, LoRAAlpha: 8, LoRADropout: 0.1, Seed: 1, Precision: prec})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -64,6 +68,7 @@ func BenchmarkTrainStepSmolLM2(b *testing.B) {
 	for _, m := range []Method{LoRA, TFew, Vanilla} {
 		b.Run(string(m), func(b *testing.B) { benchStep(b, "smollm2-135m", m, 8, 256) })
 		b.Run(string(m)+"-b2", func(b *testing.B) { benchStep(b, "smollm2-135m", m, 2, 256) })
+		b.Run(string(m)+"-b2-bf16", func(b *testing.B) { benchStepPrec(b, "smollm2-135m", m, 2, 256, BF16) })
 	}
 }
 
