@@ -157,7 +157,7 @@ func largestFile(pattern string) (string, int64) {
 // metric series and the artifact bytes of the uninterrupted model ref,
 // that its metric log lines appear once each, and that its working
 // directory is gone.
-func checkSameRun(t *testing.T, g *gantryServe, c generativeai.GenerativeAiClient, dataDir, refID, refWR, id, wrID string) {
+func checkSameRun(t *testing.T, g *gantryServe, c generativeai.GenerativeAiClient, dataDir, refID, refWR, id, wrID string, attempts int) {
 	t.Helper()
 	wr := waitWR(t, c, wrID, 3*time.Minute)
 	m := getModel(t, c, id)
@@ -190,8 +190,8 @@ func checkSameRun(t *testing.T, g *gantryServe, c generativeai.GenerativeAiClien
 	if a, b := metricsJSON(t, refPts), metricsJSON(t, gotPts); a != b {
 		t.Errorf("metric series after restart differs from the uninterrupted run's:\n%s\n%s", b, a)
 	}
-	if n := strings.Count(strings.Join(logs, "\n"), "fine-tuning started"); n != 2 {
-		t.Errorf("work request logs show %d attempts, want 2", n)
+	if n := strings.Count(strings.Join(logs, "\n"), "fine-tuning started"); n != attempts {
+		t.Errorf("work request logs show %d attempts, want %d", n, attempts)
 	}
 	cl := newClient(t, dataDir, g.url)
 	refFiles, gotFiles := adapterBytes(t, cl, refID), adapterBytes(t, cl, id)
@@ -210,16 +210,18 @@ func checkSameRun(t *testing.T, g *gantryServe, c generativeai.GenerativeAiClien
 	}
 }
 
-// TestLargeDatasetKilledDuringDownload uploads a 32 MB dataset in parts,
+// TestLargeDatasetKilledDuringDownload uploads a 25 MB dataset in parts,
 // trains a model on it uninterrupted, then trains a second one and
 // SIGKILLs the server halfway through copying the dataset into the
-// job's working directory. The restarted server discards the partial
-// copy, downloads again and ends the model ACTIVE exactly as the
-// uninterrupted run: same metrics, series and adapter bytes, no metric
-// line twice, no working files left.
+// job's working directory; the restarted server removes the partial copy
+// and downloads again, and is killed once more after the first
+// checkpoint. The server restarted again resumes from that checkpoint
+// and ends the model ACTIVE exactly as the uninterrupted run: same
+// metrics, series and adapter bytes, no metric line twice, no working
+// files left.
 func TestLargeDatasetKilledDuringDownload(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds gantry and trains twice on a 32 MB dataset")
+		t.Skip("builds gantry and trains twice on a 25 MB dataset")
 	}
 	bin := buildGantry(t)
 	dataDir := t.TempDir()
@@ -234,14 +236,14 @@ func TestLargeDatasetKilledDuringDownload(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetNamespace: %v", err)
 	}
-	body := largeDataset(24, 4<<20/3)
-	if len(body) < 30<<20 {
-		t.Fatalf("dataset is %d bytes, want over 30 MiB", len(body))
+	body := largeDataset(24, 1<<20)
+	if len(body) < 24<<20 {
+		t.Fatalf("dataset is %d bytes, want over 24 MiB", len(body))
 	}
 	uploadMultipart(t, objs, *ns.Value, ten, "large.jsonl", body)
 	cluster := createCluster(t, c, ten, 1)
-	// 24 examples: 19 train, batch 4: 5 steps an epoch, 10 in all.
-	cfg := generativeai.LoraTrainingConfig{TotalTrainingEpochs: common.Int(2), TrainingBatchSize: common.Int(4),
+	// 24 examples: 19 train, batch 4: 5 steps an epoch, 20 in all.
+	cfg := generativeai.LoraTrainingConfig{TotalTrainingEpochs: common.Int(4), TrainingBatchSize: common.Int(4),
 		LearningRate: common.Float64(0.005), LogModelMetricsIntervalInSteps: common.Int(2), EarlyStoppingPatience: common.Int(0)}
 
 	start := time.Now()
@@ -273,17 +275,41 @@ func TestLargeDatasetKilledDuringDownload(t *testing.T) {
 	}
 	t.Logf("killed the server with %d of %d bytes downloaded", st.Size(), len(body))
 
+	// The restarted server downloads again; kill it once more early in
+	// training, after the first checkpoint.
 	g = startGantry(t, bin, dataDir)
 	c, _, _ = g.clients(t, dataDir)
 	restarted := time.Now()
-	checkSameRun(t, g, c, dataDir, refID, refWR, id, wrID)
-	t.Logf("resumed job ended %v after the restart", time.Since(restarted).Round(time.Millisecond))
+	var pct float32
+	waitFor(t, "training past its first checkpoint", 2*time.Minute, func() bool {
+		r, err := c.GetWorkRequest(ctx, generativeai.GetWorkRequestRequest{WorkRequestId: &wrID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != generativeai.OperationStatusInProgress && r.Status != generativeai.OperationStatusAccepted {
+			t.Fatalf("work request %s before the second kill", r.Status)
+		}
+		_, cerr := os.Stat(filepath.Join(workDir(dataDir, id), "checkpoints", "LATEST"))
+		pct = deref(r.PercentComplete)
+		return cerr == nil && pct > 0
+	})
 	if _, err := os.Stat(partial); !os.IsNotExist(err) {
 		t.Errorf("partial download %s left behind (%v)", partial, err)
 	}
 	if b, _ := os.ReadFile(g.logs); !bytes.Contains(b, []byte("removed the partial dataset download of an earlier attempt")) {
-		t.Errorf("the restarted server did not remove the partial download first:\n%s", b)
+		t.Errorf("the restarted server did not log removing the partial download (log %s, %d bytes)", g.logs, len(b))
 	}
+	killGantry(t, g)
+	if pct >= 100 {
+		t.Fatalf("training went too fast to be interrupted: %v%%", pct)
+	}
+	t.Logf("killed the server again at %v%%, %v after the first restart", pct, time.Since(restarted).Round(time.Millisecond))
+
+	g = startGantry(t, bin, dataDir)
+	c, _, _ = g.clients(t, dataDir)
+	restarted = time.Now()
+	checkSameRun(t, g, c, dataDir, refID, refWR, id, wrID, 3)
+	t.Logf("resumed job ended %v after the second restart", time.Since(restarted).Round(time.Millisecond))
 }
 
 // TestLargeArtifactKilledDuringUpload trains a Vanilla model whose
@@ -344,7 +370,7 @@ func TestLargeArtifactKilledDuringUpload(t *testing.T) {
 	g = startGantry(t, bin, dataDir)
 	c, objs, _ = g.clients(t, dataDir)
 	restarted := time.Now()
-	checkSameRun(t, g, c, dataDir, refID, refWR, id, wrID)
+	checkSameRun(t, g, c, dataDir, refID, refWR, id, wrID, 2)
 	t.Logf("resumed job ended %v after the restart", time.Since(restarted).Round(time.Millisecond))
 
 	// Each artifact object once under each model's prefix, the same names
