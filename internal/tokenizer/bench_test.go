@@ -31,7 +31,9 @@ func benchmarkEncode(b *testing.B, dir string) {
 	b.SetBytes(int64(len(text)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		tok.model.cache, tok.model.rawCache = nil, nil // measure the merges, not only the word cache
+		// Measure the merges, not only the word caches.
+		tok.model.cache.reset()
+		tok.model.rawCache.reset()
 		tok.Encode(text, true)
 	}
 }

@@ -21,9 +21,8 @@ type bpe struct {
 	prefix       string // continuing_subword_prefix
 	suffix       string // end_of_word_suffix
 
-	mu       sync.RWMutex
-	cache    map[string][]int32 // by word as the model sees it
-	rawCache map[string][]int32 // by raw word, for byteLevelFast
+	cache    wordCache // by word as the model sees it
+	rawCache wordCache // by raw word, for byteLevelFast
 }
 
 // mergeRule is what a pair of symbols merges into, and the rule's rank.
@@ -32,11 +31,58 @@ type mergeRule struct {
 	id   int32
 }
 
-// maxCacheEntries bounds the word cache; it is emptied when full.
+// maxCacheEntries bounds a word cache; it is emptied when full.
 const maxCacheEntries = 1 << 17
 
-// maxCachedWord is the longest word (in bytes) kept in the cache.
+// maxCachedWord is the longest word (in bytes) kept in a word cache.
 const maxCachedWord = 256
+
+// wordCache remembers the ids of words of at most maxCachedWord bytes; it
+// starts over when it holds maxCacheEntries. It is safe for concurrent use,
+// and its zero value is empty and ready.
+type wordCache struct {
+	mu sync.RWMutex
+	m  map[string][]int32
+}
+
+// get returns the ids put for word, if any. The caller must not modify them.
+func (c *wordCache) get(word string) ([]int32, bool) {
+	if len(word) > maxCachedWord {
+		return nil, false
+	}
+	c.mu.RLock()
+	ids, ok := c.m[word]
+	c.mu.RUnlock()
+	return ids, ok
+}
+
+// put remembers ids for word, unless word is too long to cache.
+func (c *wordCache) put(word string, ids []int32) {
+	if len(word) > maxCachedWord {
+		return
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCacheEntries {
+		c.m = make(map[string][]int32, 1024)
+	}
+	c.m[word] = ids
+	c.mu.Unlock()
+}
+
+// reset empties the cache.
+func (c *wordCache) reset() {
+	c.mu.Lock()
+	c.m = nil
+	c.mu.Unlock()
+}
+
+// appendIDs appends ids to dst as ints.
+func appendIDs(dst []int, ids []int32) []int {
+	for _, id := range ids {
+		dst = append(dst, int(id))
+	}
+	return dst
+}
 
 func pairKey(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
 
@@ -123,31 +169,12 @@ func (b *bpe) encodeWord(dst []int, word string) []int {
 			return append(dst, id)
 		}
 	}
-	cacheable := len(word) <= maxCachedWord
-	if cacheable {
-		b.mu.RLock()
-		ids, ok := b.cache[word]
-		b.mu.RUnlock()
-		if ok {
-			for _, id := range ids {
-				dst = append(dst, int(id))
-			}
-			return dst
-		}
+	if ids, ok := b.cache.get(word); ok {
+		return appendIDs(dst, ids)
 	}
 	ids := b.merge(b.initialSymbols(word))
-	if cacheable {
-		b.mu.Lock()
-		if b.cache == nil || len(b.cache) >= maxCacheEntries {
-			b.cache = make(map[string][]int32, 1024)
-		}
-		b.cache[word] = ids
-		b.mu.Unlock()
-	}
-	for _, id := range ids {
-		dst = append(dst, int(id))
-	}
-	return dst
+	b.cache.put(word, ids)
+	return appendIDs(dst, ids)
 }
 
 // initialSymbols turns each rune of word into a symbol: its token, or its

@@ -64,17 +64,8 @@ func (f *byteLevelFast) encodeWord(dst []int, m *bpe, w string) []int {
 	if w == "" {
 		return dst
 	}
-	cacheable := len(w) <= maxCachedWord
-	if cacheable {
-		m.mu.RLock()
-		ids, ok := m.rawCache[w]
-		m.mu.RUnlock()
-		if ok {
-			for _, id := range ids {
-				dst = append(dst, int(id))
-			}
-			return dst
-		}
+	if ids, ok := m.rawCache.get(w); ok {
+		return appendIDs(dst, ids)
 	}
 	var ids []int32
 	if m.ignoreMerges {
@@ -89,16 +80,6 @@ func (f *byteLevelFast) encodeWord(dst []int, m *bpe, w string) []int {
 		}
 		ids = m.merge(syms)
 	}
-	if cacheable {
-		m.mu.Lock()
-		if m.rawCache == nil || len(m.rawCache) >= maxCacheEntries {
-			m.rawCache = make(map[string][]int32, 1024)
-		}
-		m.rawCache[w] = ids
-		m.mu.Unlock()
-	}
-	for _, id := range ids {
-		dst = append(dst, int(id))
-	}
-	return dst
+	m.rawCache.put(w, ids)
+	return appendIDs(dst, ids)
 }

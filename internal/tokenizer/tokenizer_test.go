@@ -348,7 +348,8 @@ func TestConcurrentEncode(t *testing.T) {
 	for i, s := range corpus {
 		want[i] = tok.Encode(s, true)
 	}
-	tok.model.cache, tok.model.rawCache = nil, nil
+	tok.model.cache.reset()
+	tok.model.rawCache.reset()
 	done := make(chan error, 4)
 	for g := 0; g < 4; g++ {
 		go func() {
