@@ -11,6 +11,9 @@ func packTransposed8AVX(dst, src *float32, ld, kc8, w int)
 //go:noescape
 func packCopyAVX(dst, src *float32, ld, w, kc int)
 
+//go:noescape
+func packCopyAVX512(dst, src *float32, ld, w, kc int)
+
 // packFast packs a full panel (all w rows or columns present) with the
 // AVX copy loops and reports whether it did: it declines when the CPU
 // lacks AVX2 or the panel is empty. transposed selects the strided form
@@ -43,7 +46,11 @@ func packFast(dst, src []float32, transposed bool, ld, w, kc int) bool {
 		}
 	} else {
 		_ = src[(kc-1)*ld+w-1]
-		packCopyAVX(&dst[0], &src[0], ld, w, kc)
+		if hasAVX512 && w <= 32 {
+			packCopyAVX512(&dst[0], &src[0], ld, w, kc)
+		} else {
+			packCopyAVX(&dst[0], &src[0], ld, w, kc)
+		}
 	}
 	return true
 }

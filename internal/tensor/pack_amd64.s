@@ -168,3 +168,58 @@ t8loop:
 	VZEROUPPER
 t8done:
 	RET
+
+// func packCopyAVX512(dst, src *float32, ld, w, kc int)
+// packCopyAVX for 0 < w ≤ 32 with AVX-512 masked moves: each row is one
+// or two masked loads and stores (w = 14 for the A panels, 32 for B),
+// never touching memory past its w floats.
+TEXT ·packCopyAVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R8
+	SHLQ $2, R8
+	MOVQ w+24(FP), R9
+	MOVQ kc+32(FP), R10
+	TESTQ R10, R10
+	JZ xdone
+	// K1: the first min(w, 16) lanes; K2: the next w − 16 (if any).
+	MOVQ R9, CX
+	CMPQ CX, $16
+	JBE xlo
+	MOVQ $16, CX
+xlo:
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	MOVQ R9, CX
+	SUBQ $16, CX
+	JBE xone
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K2
+	SHLQ $2, R9 // dst row, bytes
+xrow2:
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z 64(SI), K2, Z1
+	VMOVUPS Z0, K1, (DI)
+	VMOVUPS Z1, K2, 64(DI)
+	ADDQ R8, SI
+	ADDQ R9, DI
+	DECQ R10
+	JNZ xrow2
+	VZEROUPPER
+	RET
+xone:
+	SHLQ $2, R9
+xrow1:
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS Z0, K1, (DI)
+	ADDQ R8, SI
+	ADDQ R9, DI
+	DECQ R10
+	JNZ xrow1
+	VZEROUPPER
+xdone:
+	RET
