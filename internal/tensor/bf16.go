@@ -84,9 +84,7 @@ func sgemmBF16With(kern *gemmKernel, kunit, threads int, transA, transB bool, m,
 			pl.packA = func(dst []float32, i0, p0, mc, kc int) {
 				packA(kern.fastPack, dst, transA, as, lda, i0, p0, mc, kc, kern.mr)
 				panels := (mc + kern.mr - 1) / kern.mr
-				for i, v := range dst[:panels*kern.mr*kc] {
-					dst[i] = roundBF16(v)
-				}
+				roundBF16Slice(dst[:panels*kern.mr*kc])
 			}
 			pl.packB = func(dst []float32, p0, j0, kc, nc int) { packBWidened(dst, transB, bs, ldb, p0, j0, kc, nc, kern.nr) }
 		} else {

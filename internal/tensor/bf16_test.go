@@ -79,3 +79,26 @@ func TestSgemmBF16(t *testing.T) {
 		}
 	}
 }
+
+// TestRoundBF16Slice checks the vector rounding against ToBF16 on every
+// 65537th bit pattern and the special values, at every offset of a tail.
+func TestRoundBF16Slice(t *testing.T) {
+	var xs []float32
+	for b := uint64(0); b < 1<<32; b += 65537 {
+		xs = append(xs, math.Float32frombits(uint32(b)))
+	}
+	for _, u := range []uint32{0x3f808000, 0x3f818000, 0x3f808001, 0x3f807fff, 0x80000000, 0x7f800000, 0x7f7fffff,
+		0xff800000, 0x00000001, 0x7f800001, 0xffc00001, 0x7fffffff, 0x807fffff} {
+		xs = append(xs, math.Float32frombits(u))
+	}
+	for off := 0; off < 17; off++ {
+		got := append([]float32(nil), xs[off:]...)
+		roundBF16Slice(got)
+		for i, x := range xs[off:] {
+			want := FromBF16(ToBF16(x))
+			if math.Float32bits(got[i]) != math.Float32bits(want) {
+				t.Fatalf("roundBF16Slice(%#08x) = %#08x, ToBF16 gives %#08x", math.Float32bits(x), math.Float32bits(got[i]), math.Float32bits(want))
+			}
+		}
+	}
+}

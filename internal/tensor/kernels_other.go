@@ -17,3 +17,10 @@ func packFast(dst, src []float32, transposed bool, ld, w, kc int) bool { return 
 
 // bf16Kernel does not exist off amd64.
 var bf16Kernel *gemmKernel
+
+// roundBF16Slice sets x[i] = roundBF16(x[i]).
+func roundBF16Slice(x []float32) {
+	for i, v := range x {
+		x[i] = roundBF16(v)
+	}
+}

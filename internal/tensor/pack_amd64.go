@@ -14,6 +14,22 @@ func packCopyAVX(dst, src *float32, ld, w, kc int)
 //go:noescape
 func packCopyAVX512(dst, src *float32, ld, w, kc int)
 
+//go:noescape
+func roundBF16AVX512(x *float32, n int)
+
+// roundBF16Slice sets x[i] = roundBF16(x[i]): AVX-512 integer steps where
+// the CPU has them (the same bits as ToBF16), Go for the rest.
+func roundBF16Slice(x []float32) {
+	n := len(x) &^ 15
+	if hasAVX512 && n > 0 {
+		roundBF16AVX512(&x[0], n)
+		x = x[n:]
+	}
+	for i, v := range x {
+		x[i] = roundBF16(v)
+	}
+}
+
 // packFast packs a full panel (all w rows or columns present) with the
 // AVX copy loops and reports whether it did: it declines when the CPU
 // lacks AVX2 or the panel is empty. transposed selects the strided form

@@ -223,3 +223,45 @@ xrow1:
 	VZEROUPPER
 xdone:
 	RET
+
+DATA bf16c<>+0(SB)/4, $0x00007fff
+DATA bf16c<>+4(SB)/4, $0xffff0000
+DATA bf16c<>+8(SB)/4, $0x7fffffff
+DATA bf16c<>+12(SB)/4, $0x7f800000
+DATA bf16c<>+16(SB)/4, $0x00400000
+DATA bf16c<>+20(SB)/4, $0x00000001
+GLOBL bf16c<>(SB), RODATA|NOPTR, $24
+
+// func roundBF16AVX512(x *float32, n int)
+// x[i] = roundBF16(x[i]) for n floats (n a multiple of 16), with the
+// integer steps of ToBF16: add 0x7fff plus the lowest kept bit, clear the
+// low half; NaNs keep their sign and get the quiet bit instead.
+TEXT ·roundBF16AVX512(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	VPBROADCASTD bf16c<>+0(SB), Z16
+	VPBROADCASTD bf16c<>+4(SB), Z17
+	VPBROADCASTD bf16c<>+8(SB), Z18
+	VPBROADCASTD bf16c<>+12(SB), Z19
+	VPBROADCASTD bf16c<>+16(SB), Z20
+	VPBROADCASTD bf16c<>+20(SB), Z21
+rloop:
+	CMPQ CX, $16
+	JLT rdone
+	VMOVDQU32 (DI), Z0
+	VPSRLD $16, Z0, Z1
+	VPANDD Z21, Z1, Z1
+	VPADDD Z16, Z1, Z1
+	VPADDD Z1, Z0, Z2
+	VPANDD Z17, Z2, Z2
+	VPANDD Z18, Z0, Z3
+	VPCMPUD $6, Z19, Z3, K1 // |x| bits > Inf bits: NaN
+	VPORD Z20, Z0, Z4
+	VPANDD Z17, Z4, K1, Z2
+	VMOVDQU32 Z2, (DI)
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP rloop
+rdone:
+	VZEROUPPER
+	RET
