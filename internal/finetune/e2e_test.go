@@ -79,6 +79,12 @@ func dataset(n int) string {
 // data directory holding the test catalog.
 func startServer(t *testing.T, configure func(*finetune.Trainer)) (*servertest.Server, *finetune.Trainer) {
 	t.Helper()
+	return startServerOn(t, false, configure)
+}
+
+// startServerOn is startServer, on PostgreSQL when postgres is set.
+func startServerOn(t *testing.T, postgres bool, configure func(*finetune.Trainer)) (*servertest.Server, *finetune.Trainer) {
+	t.Helper()
 	dataDir := t.TempDir()
 	installBaseModels(t, dataDir)
 	tr := finetune.New(dataDir)
@@ -86,7 +92,7 @@ func startServer(t *testing.T, configure func(*finetune.Trainer)) (*servertest.S
 	if configure != nil {
 		configure(tr)
 	}
-	s := servertest.Start(t, servertest.Options{DataDir: dataDir, Trainer: tr})
+	s := servertest.Start(t, servertest.Options{DataDir: dataDir, Trainer: tr, Postgres: postgres})
 	return s, tr
 }
 
@@ -539,10 +545,18 @@ func metricsJSON(t *testing.T, pts []client.MetricPoint) string {
 }
 
 // TestClusterQueue runs one job at a time on a one-unit cluster: the
-// second model waits ACCEPTED while the first trains, and trains once
-// the first is gone.
+// second and third models wait ACCEPTED at 0% while the first trains,
+// each saying where it stands in the queue, and train once the first is
+// gone. On SQLite and PostgreSQL.
 func TestClusterQueue(t *testing.T) {
-	s, _ := startServer(t, nil)
+	for _, pg := range []bool{false, true} {
+		name := map[bool]string{false: "sqlite", true: "postgres"}[pg]
+		t.Run(name, func(t *testing.T) { testClusterQueue(t, pg) })
+	}
+}
+
+func testClusterQueue(t *testing.T, postgres bool) {
+	s, _ := startServerOn(t, postgres, nil)
 	ctx := context.Background()
 	c := s.GenAI
 	upload(t, s.ObjectStorage, s.Namespace, s.TenancyID, "train.jsonl", dataset(20))
