@@ -23,6 +23,8 @@ func (cfg Config) Gemv(y, W, x []float32, out, in int, beta float32) {
 	switch {
 	case out < 0 || in < 0:
 		panic(fmt.Sprintf("tensor.Gemv: negative dimension out=%d in=%d", out, in))
+	case overflows(out, in):
+		panic(fmt.Sprintf("tensor.Gemv: W of %d×%d overflows", out, in))
 	case len(W) < out*in:
 		panic(fmt.Sprintf("tensor.Gemv: len(W)=%d, want at least %d×%d", len(W), out, in))
 	case len(x) < in:
@@ -87,6 +89,8 @@ func (cfg Config) GemvBatch(y, W, x []float32, nv, out, in int, beta float32) {
 	switch {
 	case nv < 0 || out < 0 || in < 0:
 		panic(fmt.Sprintf("tensor.GemvBatch: negative dimension nv=%d out=%d in=%d", nv, out, in))
+	case overflows(out, in) || overflows(nv, in) || overflows(nv, out):
+		panic(fmt.Sprintf("tensor.GemvBatch: sizes nv=%d out=%d in=%d overflow", nv, out, in))
 	case len(W) < out*in:
 		panic(fmt.Sprintf("tensor.GemvBatch: len(W)=%d, want at least %d×%d", len(W), out, in))
 	case len(x) < nv*in:
@@ -136,4 +140,11 @@ func (cfg Config) GemvBatch(y, W, x []float32, nv, out, in int, beta float32) {
 		wg.Go(func() { rows(r0, r1) })
 	}
 	wg.Wait()
+}
+
+// overflows reports whether a·b (a, b ≥ 0) exceeds 2⁶² (or 2³⁰ on
+// 32-bit), far beyond any slice.
+func overflows(a, b int) bool {
+	const limit = int(^uint(0) >> 2) // 2^62−1 on 64-bit
+	return b > 0 && a > limit/b
 }
