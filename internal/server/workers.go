@@ -540,9 +540,9 @@ func (w *workers) logger() *slog.Logger {
 }
 
 // waitingLines writes the waiting line of each queued fine-tune job whose
-// line differs from last (its previous one; a work request not in last
-// is checked against its newest log message, so that a restart does not
-// repeat a line), and returns the lines of the jobs waiting now.
+// line differs from last (the lines of the previous round) and from its
+// work request's newest log message, and returns the lines of the jobs
+// waiting now.
 func (w *workers) waitingLines(ctx context.Context, last map[string]string) (map[string]string, error) {
 	tens, err := w.st.ListTenancies(ctx)
 	if err != nil {
@@ -598,17 +598,16 @@ func (w *workers) waitingLines(ctx context.Context, last map[string]string) (map
 		for i, j := range js[min(free, len(js)):] {
 			msg := fmt.Sprintf("waiting for a free unit on cluster %s (%d ahead)", cluster, free+i)
 			waiting[j.WorkRequestID] = msg
-			prev, ok := last[j.WorkRequestID]
-			if !ok {
-				pg, err := w.st.ListWorkRequestLogs(ctx, j.WorkRequestID, store.LogQuery{Limit: 1, Desc: true})
-				if err != nil {
-					return nil, fmt.Errorf("list work request logs: %w", err)
-				}
-				if len(pg.Items) > 0 {
-					prev = pg.Items[0].Message
-				}
+			if last[j.WorkRequestID] == msg {
+				continue
 			}
-			if prev == msg {
+			// Another server on the same database, or this one before a
+			// restart, may have written the line already.
+			pg, err := w.st.ListWorkRequestLogs(ctx, j.WorkRequestID, store.LogQuery{Limit: 1, Desc: true})
+			if err != nil {
+				return nil, fmt.Errorf("list work request logs: %w", err)
+			}
+			if len(pg.Items) > 0 && pg.Items[0].Message == msg {
 				continue
 			}
 			if err := w.st.AppendWorkRequestLog(ctx, j.WorkRequestID, core.WorkRequestLog{Message: msg, Timestamp: now()}); err != nil {
