@@ -69,7 +69,7 @@ func TestGemvBadArgsPanic(t *testing.T) {
 		wantInMsg string
 	}{
 		{"negative", 1, 1, 1, -1, 1, "negative"},
-		{"overflow", 1, 1, 1, math.MaxInt32, math.MaxInt32, "overflows"},
+		{"overflow", 1, 1, 1, math.MaxInt / 2, 3, "overflows"},
 		{"short W", 2, 3, 2, 2, 2, "len(W)"},
 		{"short x", 2, 4, 1, 2, 2, "len(x)"},
 		{"short y", 1, 4, 2, 2, 2, "len(y)"},
@@ -164,7 +164,7 @@ func TestGemvBatchBadArgsPanic(t *testing.T) {
 		wantInPanic string
 	}{
 		{"negative", 1, 1, 1, -1, 1, 1, "negative"},
-		{"overflow", 1, 1, 1, math.MaxInt32, math.MaxInt32, 1, "overflow"},
+		{"overflow", 1, 1, 1, 1, math.MaxInt / 2, 3, "overflow"},
 		{"short W", 4, 3, 4, 2, 2, 2, "len(W)"},
 		{"short x", 4, 4, 3, 2, 2, 2, "len(x)"},
 		{"short y", 3, 4, 4, 2, 2, 2, "len(y)"},
