@@ -28,10 +28,7 @@ func ToBF16Slice(dst []uint16, src []float32) {
 
 // FromBF16Slice widens src into dst; it panics if dst is shorter than src.
 func FromBF16Slice(dst []float32, src []uint16) {
-	dst = dst[:len(src)]
-	for i, h := range src {
-		dst[i] = FromBF16(h)
-	}
+	widenBF16(dst[:len(src)], src)
 }
 
 // roundBF16 returns x rounded to the nearest bfloat16, as a float32.

@@ -102,3 +102,27 @@ func TestRoundBF16Slice(t *testing.T) {
 		}
 	}
 }
+
+// TestFromBF16Slice checks the vector widening against FromBF16 for every
+// bf16 value, at every offset of a tail.
+func TestFromBF16Slice(t *testing.T) {
+	src := make([]uint16, 1<<16)
+	for i := range src {
+		src[i] = uint16(i)
+	}
+	for off := 0; off < 17; off++ {
+		dst := make([]float32, len(src)-off)
+		FromBF16Slice(dst, src[off:])
+		for i, h := range src[off:] {
+			if math.Float32bits(dst[i]) != uint32(h)<<16 {
+				t.Fatalf("FromBF16Slice(%#04x) = %#08x", h, math.Float32bits(dst[i]))
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a short dst did not panic")
+		}
+	}()
+	FromBF16Slice(make([]float32, 3), src[:4])
+}

@@ -24,3 +24,11 @@ func roundBF16Slice(x []float32) {
 		x[i] = roundBF16(v)
 	}
 }
+
+// widenBF16 sets dst[i] = FromBF16(src[i]) for len(src) values.
+func widenBF16(dst []float32, src []uint16) {
+	dst = dst[:len(src)]
+	for i, h := range src {
+		dst[i] = FromBF16(h)
+	}
+}

@@ -17,6 +17,23 @@ func packCopyAVX512(dst, src *float32, ld, w, kc int)
 //go:noescape
 func roundBF16AVX512(x *float32, n int)
 
+//go:noescape
+func widenBF16AVX512(dst *float32, src *uint16, n int)
+
+// widenBF16 sets dst[i] = FromBF16(src[i]) for len(src) values, with
+// AVX-512 where the CPU has it.
+func widenBF16(dst []float32, src []uint16) {
+	dst = dst[:len(src)]
+	n := len(src) &^ 15
+	if hasAVX512 && n > 0 {
+		widenBF16AVX512(&dst[0], &src[0], n)
+		dst, src = dst[n:], src[n:]
+	}
+	for i, h := range src {
+		dst[i] = FromBF16(h)
+	}
+}
+
 // roundBF16Slice sets x[i] = roundBF16(x[i]): AVX-512 integer steps where
 // the CPU has them (the same bits as ToBF16), Go for the rest.
 func roundBF16Slice(x []float32) {

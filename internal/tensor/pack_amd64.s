@@ -265,3 +265,23 @@ rloop:
 rdone:
 	VZEROUPPER
 	RET
+
+// func widenBF16AVX512(dst *float32, src *uint16, n int)
+// dst[i] = FromBF16(src[i]) for n values (n a multiple of 16).
+TEXT ·widenBF16AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+wloop:
+	CMPQ CX, $16
+	JLT wdone
+	VPMOVZXWD (SI), Z0
+	VPSLLD $16, Z0, Z0
+	VMOVDQU32 Z0, (DI)
+	ADDQ $32, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP wloop
+wdone:
+	VZEROUPPER
+	RET
