@@ -8,25 +8,37 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/gantryml/gantry/internal/basemodel"
 	"github.com/gantryml/gantry/internal/finetune"
 	"github.com/gantryml/gantry/internal/server"
 )
 
-// runServe is `gantry serve`: the API server and the job workers.
+// runServe is `gantry serve`: the API server and the job workers, or
+// either alone (--workers=false: API only; --api=false: a worker-only
+// process of a distributed deployment).
 func runServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("gantry serve", flag.ContinueOnError)
 	listen := fs.String("listen", server.DefaultListen, "address to serve HTTP on")
 	data := fs.String("data", server.DefaultDataDir, "data directory (database, objects, base models, OCI config)")
 	dbURL := fs.String("database-url", "", "PostgreSQL URL (postgres://...); empty uses SQLite in the data directory")
 	workers := fs.Bool("workers", true, "run the job workers in this process (false: serve the API only)")
+	apiOn := fs.Bool("api", true, "serve the API (false: a worker-only process: no API listener, no bootstrap; needs the API servers' database and a shared DATA/objects and DATA/base-models)")
+	healthListen := fs.String("health-listen", "", "with --api=false: address to serve /healthz, /readyz and /metrics on (empty: none)")
+	jobLease := fs.Duration("job-lease", 30*time.Second, "how long a job's claim lasts without renewal; a dead worker's jobs move to another after this long")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected arguments %q", fs.Args())
+	}
+	if *healthListen != "" && *apiOn {
+		return fmt.Errorf("serve: --health-listen is for worker-only processes (--api=false); the API listener serves /healthz")
+	}
+	if *jobLease < time.Second {
+		return fmt.Errorf("serve: --job-lease must be at least 1s, got %v", *jobLease)
 	}
 	var h slog.Handler
 	switch *logFormat {
@@ -40,7 +52,8 @@ func runServe(ctx context.Context, args []string) error {
 	log := slog.New(h)
 	trainer := finetune.New(*data)
 	trainer.Logger = log
-	return server.Run(ctx, server.Config{Listen: *listen, DataDir: *data, DatabaseURL: *dbURL, Logger: log, NoWorkers: !*workers, Trainer: trainer, InstallDefaultBaseModel: basemodel.Install})
+	return server.Run(ctx, server.Config{Listen: *listen, DataDir: *data, DatabaseURL: *dbURL, Logger: log, NoWorkers: !*workers,
+		NoAPI: !*apiOn, HealthListen: *healthListen, JobLease: *jobLease, Trainer: trainer, InstallDefaultBaseModel: basemodel.Install})
 }
 
 // runAdmin is `gantry admin`: identities in a data directory's store.

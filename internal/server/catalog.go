@@ -199,6 +199,21 @@ func loadBaseModel(dir, name string) (*BaseModel, error) {
 	return &BaseModel{Model: m, Dir: dir, NumLayers: cfg.NumHiddenLayers}, nil
 }
 
+// Reload reads the catalog of dataDir again (as LoadCatalog does) and
+// replaces c's entries with it. Worker-only processes call it when a job
+// names a base model they do not know: the API server may have installed
+// it after they started (on a shared DATA/base-models).
+func (c *Catalog) Reload(dataDir string, log *slog.Logger) error {
+	n, err := LoadCatalog(dataDir, log)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.byID, c.byName = n.byID, n.byName
+	return nil
+}
+
 // Len returns the number of base models.
 func (c *Catalog) Len() int {
 	c.mu.RLock()

@@ -58,6 +58,22 @@ type Config struct {
 	// NoWorkers serves the API without running jobs (they wait in the
 	// queue for a process that runs them), for API-only replicas.
 	NoWorkers bool
+	// NoAPI runs the job workers without the API (a worker-only process
+	// of a distributed deployment, see distributed.go): it creates no
+	// tenancy or key (the first API server on the database does),
+	// installs no default base model and leaves the stored catalog alone;
+	// it reads DATA/base-models again when a job names a base model it
+	// does not know, and runs no job until DATA/objects proves shared
+	// with the API servers. Listen is not used; HealthListen, when set,
+	// serves /healthz, /readyz and /metrics there.
+	NoAPI bool
+	// HealthListen is the address of a worker-only process's health
+	// endpoints; empty serves none.
+	HealthListen string
+	// JobLease is how long a job's claim lasts without renewal (30s when
+	// zero): a worker that dies holding a job loses it to the others
+	// after at most this long.
+	JobLease time.Duration
 	// ShutdownTimeout bounds the wait for requests and jobs on shutdown
 	// (30s when zero).
 	ShutdownTimeout time.Duration
@@ -82,7 +98,9 @@ type Server struct {
 	Metrics *Metrics
 	workers *workers
 	runner  atomic.Pointer[jobs.Runner]
-	closeMu sync.Once
+	// storageErr is a worker-only process's latest shared-storage check.
+	storageErr atomic.Pointer[storageState]
+	closeMu    sync.Once
 }
 
 // OpenStore opens the database of a data directory: PostgreSQL when
@@ -96,6 +114,9 @@ func OpenStore(ctx context.Context, dataDir, databaseURL string) (store.Store, e
 // DATA/oci/config), installs the default base model when the catalog is
 // empty, and loads the catalog into the store.
 func Open(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.NoAPI && cfg.NoWorkers {
+		return nil, errors.New("a server with neither the API nor the job workers has nothing to do")
+	}
 	if cfg.Listen == "" {
 		cfg.Listen = DefaultListen
 	}
@@ -132,7 +153,21 @@ func (s *Server) init(ctx context.Context) error {
 		return err
 	}
 	s.Objects = objs
+	if s.cfg.NoAPI {
+		// Identities and the stored catalog are the API servers' to
+		// write; a worker reads the catalog from the (shared) disk.
+		cat, err := LoadCatalog(s.cfg.DataDir, s.log)
+		if err != nil {
+			return err
+		}
+		s.Catalog = cat
+		s.workers = s.newWorkers()
+		return nil
+	}
 	if err := auth.Bootstrap(ctx, s.Store, s.cfg.DataDir, "http://"+s.cfg.Listen); err != nil {
+		return err
+	}
+	if err := s.writeDeploymentMarker(ctx); err != nil {
 		return err
 	}
 	s.log.Info("OCI config for this deployment", "config", auth.ConfigPath(s.cfg.DataDir), "profile", "DEFAULT", "endpoint", "http://"+s.cfg.Listen)
@@ -158,8 +193,13 @@ func (s *Server) init(ctx context.Context) error {
 		return err
 	}
 	s.Catalog = cat
-	s.workers = &workers{st: s.Store, objs: s.Objects, catalog: cat, trainer: s.cfg.Trainer, log: s.log, jobsDir: filepath.Join(s.cfg.DataDir, "jobs")}
+	s.workers = s.newWorkers()
 	return nil
+}
+
+func (s *Server) newWorkers() *workers {
+	return &workers{st: s.Store, objs: s.Objects, catalog: s.Catalog, trainer: s.cfg.Trainer, log: s.log,
+		jobsDir: filepath.Join(s.cfg.DataDir, "jobs"), dataDir: s.cfg.DataDir}
 }
 
 // installDir runs install into a temporary sibling of dir and renames it
@@ -361,7 +401,13 @@ func (s *Server) notify() {
 // Serve serves HTTP on ln and runs the job workers until ctx is canceled
 // (SIGTERM); then it stops accepting requests, lets running jobs stop and
 // go back to the queue, and returns. It does not close the store.
+//
+// A worker-only server (Config.NoAPI) runs the job workers and serves
+// only its health endpoints on ln, which may be nil (none).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.cfg.NoAPI {
+		return s.serveWorkerOnly(ctx, ln)
+	}
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 30 * time.Second,
@@ -424,14 +470,23 @@ func (s *Server) Close() error {
 	return err
 }
 
-// Run opens the server of cfg, listens on cfg.Listen and serves until ctx
-// is canceled.
+// Run opens the server of cfg, listens on cfg.Listen (a worker-only one
+// on cfg.HealthListen, if any) and serves until ctx is canceled.
 func Run(ctx context.Context, cfg Config) error {
 	s, err := Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	if s.cfg.NoAPI {
+		var ln net.Listener
+		if s.cfg.HealthListen != "" {
+			if ln, err = net.Listen("tcp", s.cfg.HealthListen); err != nil {
+				return fmt.Errorf("listen for health checks: %w", err)
+			}
+		}
+		return s.Serve(ctx, ln)
+	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

@@ -93,6 +93,9 @@ type workers struct {
 	trainer Trainer
 	// jobsDir holds each fine-tune's WorkDir.
 	jobsDir string
+	// dataDir, when set, is read again for the catalog when a job names
+	// a base model the catalog lacks.
+	dataDir string
 	log     *slog.Logger
 	// pollEvery is how often model-delete checks whether the fine-tune job stopped.
 	pollEvery time.Duration
@@ -346,6 +349,14 @@ func (w *workers) fineTune(ctx context.Context, j *core.Job) error {
 		return err
 	}
 	base, ok := w.catalog.Get(m.BaseModelID)
+	if !ok && w.dataDir != "" {
+		// Installed (on a shared DATA/base-models) after this process
+		// started, as a worker-only process may see it.
+		if rerr := w.catalog.Reload(w.dataDir, w.logger()); rerr != nil {
+			return fmt.Errorf("reload base-model catalog: %w", rerr)
+		}
+		base, ok = w.catalog.Get(m.BaseModelID)
+	}
 	var art Artifacts
 	clusterGone := false
 	if m.FineTuneDetails != nil {
@@ -361,7 +372,7 @@ func (w *workers) fineTune(ctx context.Context, j *core.Job) error {
 	case clusterGone:
 		err = fmt.Errorf("dedicated AI cluster %s was deleted before training started", m.FineTuneDetails.DedicatedAiClusterID)
 	case !ok:
-		err = fmt.Errorf("base model %s is no longer in this server's catalog", m.BaseModelID)
+		err = fmt.Errorf("base model %s is not in this worker's catalog (%s): it was removed, or DATA/base-models is not shared with the API servers", m.BaseModelID, filepath.Join(w.dataDir, BaseModelsDir))
 	case w.trainer == nil:
 		err = ErrNoTrainer
 	default:
@@ -488,8 +499,18 @@ func (s *Server) runWorkers(ctx context.Context) error {
 	// DATA/workers holds each runner's lock file: a runner that finds
 	// one unlocked (its process died, SIGKILL included) takes that
 	// runner's jobs over at once rather than after its 30 s lease.
+	if s.cfg.NoAPI {
+		// A worker-only process runs nothing until it sees the API
+		// servers' objects (distributed.go).
+		if err := s.waitSharedStorage(ctx, time.Second); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
 	r := jobs.New(s.Store, jobs.Options{Logger: s.log, PollInterval: 500 * time.Millisecond, CancelCheck: 200 * time.Millisecond,
-		LockDir: filepath.Join(s.cfg.DataDir, WorkersDir)})
+		LockDir: filepath.Join(s.cfg.DataDir, WorkersDir), Lease: s.cfg.JobLease})
 	for kind, h := range s.handlers() {
 		r.Register(kind, h)
 	}
