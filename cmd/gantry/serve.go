@@ -28,7 +28,8 @@ func runServe(ctx context.Context, args []string) error {
 	healthListen := fs.String("health-listen", "", "with --api=false: address to serve /healthz, /readyz and /metrics on (empty: none)")
 	jobLease := fs.Duration("job-lease", 30*time.Second, "how long a job's claim lasts without renewal; a dead worker's jobs move to another after this long")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -36,6 +37,16 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	if *healthListen != "" && *apiOn {
 		return fmt.Errorf("serve: --health-listen is for worker-only processes (--api=false); the API listener serves /healthz")
+	}
+	if !*apiOn {
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "listen" {
+				err = fmt.Errorf("serve: --listen is the API's address; a worker-only process (--api=false) serves health checks on --health-listen")
+			}
+		})
+		if err != nil {
+			return err
+		}
 	}
 	if *jobLease < time.Second {
 		return fmt.Errorf("serve: --job-lease must be at least 1s, got %v", *jobLease)
