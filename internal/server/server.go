@@ -219,7 +219,15 @@ func installDir(ctx context.Context, dir string, install func(context.Context, s
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err
 	}
-	return os.Rename(tmp, dir)
+	if err := os.Rename(tmp, dir); err != nil {
+		// Another server on the same (shared) data directory installed
+		// it first.
+		if _, serr := os.Stat(filepath.Join(dir, "config.json")); serr == nil {
+			return nil
+		}
+		return err
+	}
+	return nil
 }
 
 // InstallTinyBaseModel writes a small stand-in base model into dir: the
@@ -256,7 +264,7 @@ func (s *Server) Handler() http.Handler {
 		Caller:          callerOf,
 		Objects:         objectChecker{objs: s.Objects, ids: s.Store},
 		Logger:          s.log,
-		BaseModelLayers: s.Catalog.NumLayers,
+		BaseModelLayers: s.baseModelLayers,
 		Notify:          s.notify,
 	}
 	verifier := &auth.Verifier{Keys: s.Store, OnError: api.WriteError, Logger: s.log}
@@ -296,6 +304,20 @@ func (s *Server) Handler() http.Handler {
 	}
 	root.Handle("/", api.RequestIDMiddleware(s.observe(verifier.Wrap(limited))))
 	return root
+}
+
+// baseModelLayers is Catalog.NumLayers, reading the catalog again on a
+// miss: another API server on the same (shared) DATA/base-models may have
+// installed and stored a base model after this one started.
+func (s *Server) baseModelLayers(id string) (int, bool) {
+	if n, ok := s.Catalog.NumLayers(id); ok {
+		return n, true
+	}
+	if err := s.Catalog.Reload(s.cfg.DataDir, s.log); err != nil {
+		s.log.Warn("reload base-model catalog", "err", err)
+		return 0, false
+	}
+	return s.Catalog.NumLayers(id)
 }
 
 func callerOf(ctx context.Context) (string, string, bool) {
