@@ -68,7 +68,10 @@ const MaxObjectNameBytes = 1024
 const MaxPartNumber = 10000
 
 // Store is a directory of buckets. It is safe for concurrent use by the
-// goroutines of one process; two processes must not share a root.
+// goroutines of one process. Several processes may share a root (Gantry's
+// distributed mode puts it on a shared filesystem): each object write is a
+// rename of a private temporary file, but conditional puts (if-match) and
+// a bucket delete racing a put are serialised only within one process.
 type Store struct {
 	root string
 	now  func() time.Time
@@ -77,15 +80,24 @@ type Store struct {
 	locks map[string]*sync.Mutex // per bucket: serialises metadata switches
 }
 
+// StaleTemp is how old a temporary file must be before Open removes it as
+// the leftover of an interrupted write. Younger ones may belong to a write
+// in progress in another process sharing the root.
+const StaleTemp = time.Hour
+
 // Open returns the store rooted at dir, creating the directory if needed
-// and removing temporary files an interrupted write left behind.
+// and removing temporary files that interrupted writes left behind more
+// than StaleTemp ago.
 func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("objectstore: %w", err)
 	}
 	tmps, _ := filepath.Glob(filepath.Join(dir, "*", "*", "tmp", "*"))
+	cutoff := time.Now().Add(-StaleTemp)
 	for _, t := range tmps {
-		os.Remove(t)
+		if fi, err := os.Stat(t); err == nil && fi.ModTime().Before(cutoff) {
+			os.Remove(t)
+		}
 	}
 	return &Store{root: dir, now: time.Now, locks: map[string]*sync.Mutex{}}, nil
 }
