@@ -293,12 +293,26 @@ func RopeForward(x, cos, sin []float32, N, heads, D int) {
 }
 
 // SwiGLUForward computes out = silu(gate) · up elementwise, silu(x) =
-// x·sigmoid(x). out may alias gate or up.
+// x·sigmoid(x), with tensor.SiLU (vectorised, within 3 ulp of the exact
+// value). out may alias gate or up. swigluChunk elements at a time go
+// through a stack buffer, so aliasing never overwrites an input still
+// needed.
 func SwiGLUForward(out, gate, up []float32) {
-	for i, g := range gate {
-		out[i] = g / (1 + float32(math.Exp(float64(-g)))) * up[i]
+	var buf [swigluChunk]float32
+	for lo := 0; lo < len(gate); lo += swigluChunk {
+		hi := min(lo+swigluChunk, len(gate))
+		s := buf[:hi-lo]
+		tensor.SiLU(s, gate[lo:hi])
+		u, o := up[lo:hi], out[lo:hi]
+		for i, v := range s {
+			o[i] = v * u[i]
+		}
 	}
 }
+
+// swigluChunk is the number of elements SwiGLUForward converts per call of
+// tensor.SiLU: long enough to amortise the call, short enough to stay in L1.
+const swigluChunk = 512
 
 // AttentionForward computes causal grouped-query attention for the T
 // newest slots of every row: out [B, T, H, D] from queries q [B, T, H, D]
@@ -314,6 +328,9 @@ func AttentionForward(out, q []float32, cache *Cache, l, B, T, H, window int) {
 	group := H / KVH
 	start := cache.Len
 	scale := float32(1 / math.Sqrt(float64(D)))
+	// Each (row, head) runs on one goroutine, so its products do too.
+	gemv := tensor.Default()
+	gemv.Threads = 1
 	parallelFor(B*H, func(lo, hi int) {
 		scores := make([]float32, start+T)
 		for bh := lo; bh < hi; bh++ {
@@ -331,32 +348,34 @@ func AttentionForward(out, q []float32, cache *Cache, l, B, T, H, window int) {
 				}
 				qv := q[((b*T+t)*H+h)*D : ((b*T+t)*H+h+1)*D]
 				qpos := posOf[self]
+				// scores[s] = q·k_s/√D for every slot up to self (one
+				// matrix-vector product over the contiguous keys), then the
+				// masked slots are set to −Inf.
+				n := self + 1
+				gemv.Gemv(scores, keys, qv, n, D, 0)
 				maxS := float32(math.Inf(-1))
-				for s := 0; s <= self; s++ {
+				for s := 0; s < n; s++ {
 					if !mask[s] || (window > 0 && int(qpos-posOf[s]) >= window) {
 						scores[s] = float32(math.Inf(-1))
 						continue
 					}
-					kv := keys[s*D : (s+1)*D]
-					var dot float32
-					for i, a := range qv {
-						dot += a * kv[i]
-					}
-					dot *= scale
-					scores[s] = dot
-					if dot > maxS {
-						maxS = dot
-					}
+					scores[s] *= scale
+					maxS = max(maxS, scores[s])
 				}
+				// Softmax numerators e^(score − max) with tensor.ExpInPlace;
+				// masked slots get exactly 0 (not exp of the clamped −Inf).
+				sc := scores[:n]
+				for s, v := range sc {
+					sc[s] = v - maxS
+				}
+				tensor.ExpInPlace(sc)
 				var sum float32
-				for s := 0; s <= self; s++ {
-					if math.IsInf(float64(scores[s]), -1) {
-						scores[s] = 0
+				for s := range sc {
+					if !mask[s] || (window > 0 && int(qpos-posOf[s]) >= window) {
+						sc[s] = 0
 						continue
 					}
-					e := float32(math.Exp(float64(scores[s] - maxS)))
-					scores[s] = e
-					sum += e
+					sum += sc[s]
 				}
 				inv := 1 / sum
 				for s := 0; s <= self; s++ {
