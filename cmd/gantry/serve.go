@@ -27,6 +27,7 @@ func runServe(ctx context.Context, args []string) error {
 	apiOn := fs.Bool("api", true, "serve the API (false: a worker-only process: no API listener, no bootstrap; needs the API servers' database and a shared DATA/objects and DATA/base-models)")
 	healthListen := fs.String("health-listen", "", "with --api=false: address to serve /healthz, /readyz and /metrics on (empty: none)")
 	jobLease := fs.Duration("job-lease", 30*time.Second, "how long a job's claim lasts without renewal; a dead worker's jobs move to another after this long")
+	maxJobs := fs.Int("max-jobs", 0, "most jobs this process runs at once (0: no cap beyond each cluster's unitCount); with several worker processes on one database, each takes a share of a cluster's units")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	err := fs.Parse(args)
 	if err != nil {
@@ -51,6 +52,9 @@ func runServe(ctx context.Context, args []string) error {
 	if *jobLease < time.Second {
 		return fmt.Errorf("serve: --job-lease must be at least 1s, got %v", *jobLease)
 	}
+	if *maxJobs < 0 {
+		return fmt.Errorf("serve: --max-jobs must be 0 (no cap) or more, got %d", *maxJobs)
+	}
 	var h slog.Handler
 	switch *logFormat {
 	case "text":
@@ -64,7 +68,7 @@ func runServe(ctx context.Context, args []string) error {
 	trainer := finetune.New(*data)
 	trainer.Logger = log
 	return server.Run(ctx, server.Config{Listen: *listen, DataDir: *data, DatabaseURL: *dbURL, Logger: log, NoWorkers: !*workers,
-		NoAPI: !*apiOn, HealthListen: *healthListen, JobLease: *jobLease, Trainer: trainer, InstallDefaultBaseModel: basemodel.Install})
+		NoAPI: !*apiOn, HealthListen: *healthListen, JobLease: *jobLease, MaxJobs: *maxJobs, Trainer: trainer, InstallDefaultBaseModel: basemodel.Install})
 }
 
 // runAdmin is `gantry admin`: identities in a data directory's store.

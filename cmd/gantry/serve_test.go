@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gantryml/gantry/internal/auth"
@@ -94,5 +95,22 @@ func TestAdminCommands(t *testing.T) {
 	comps, err := st.ListCompartments(ctx, p.Tenancy)
 	if err != nil || len(comps) != 1 || comps[0].Name != "team" {
 		t.Errorf("compartments: %v %d", err, len(comps))
+	}
+}
+
+// TestServeFlagErrors: bad flag values are errors naming the flag, found
+// before anything is opened.
+func TestServeFlagErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--max-jobs", "-1"}, "--max-jobs"},
+		{[]string{"--job-lease", "10ms"}, "--job-lease"},
+	} {
+		err := runServe(t.Context(), append(c.args, "--data", t.TempDir()))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("serve %v: error %v, want one naming %s", c.args, err, c.want)
+		}
 	}
 }

@@ -72,6 +72,11 @@ type Options struct {
 	// Host names this machine in lock files (default os.Hostname()); a
 	// dead runner is reclaimed early only by a runner of the same Host.
 	Host string
+	// MaxRunning caps how many jobs this runner runs at once (0 or less:
+	// no cap, only the queues' concurrency limits). The runner claims
+	// only while it runs fewer, so that several workers sharing a queue
+	// each take a share of a cluster's units instead of one taking all.
+	MaxRunning int
 }
 
 // Runner claims and runs jobs. Register handlers, then call Run once.
@@ -180,7 +185,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			defer func() { clean = r.Running() == 0 }()
 		}
 	}
-	log.Info("job runner started", "lease", r.opts.Lease, "poll", r.opts.PollInterval)
+	log.Info("job runner started", "lease", r.opts.Lease, "poll", r.opts.PollInterval, "maxRunning", r.opts.MaxRunning)
 	ticker := time.NewTicker(r.opts.PollInterval)
 	defer ticker.Stop()
 	var wg sync.WaitGroup
@@ -232,6 +237,9 @@ func (r *Runner) waitHandlers(wg *sync.WaitGroup) bool {
 // claimReady claims jobs until none is ready, starting each.
 func (r *Runner) claimReady(ctx context.Context, wg *sync.WaitGroup, log *slog.Logger) {
 	for ctx.Err() == nil {
+		if max := r.opts.MaxRunning; max > 0 && r.Running() >= max {
+			return // a finishing job's Notify brings us back
+		}
 		j, err := r.st.ClaimJob(ctx, r.opts.Owner, time.Now(), r.opts.Lease)
 		if errors.Is(err, store.ErrNotFound) {
 			return

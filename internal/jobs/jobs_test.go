@@ -422,3 +422,72 @@ func TestFinishRetried(t *testing.T) {
 	r.Notify()
 	waitState(t, st, j.ID, core.JobSucceeded)
 }
+
+// TestMaxRunning: a runner with MaxRunning 2 on a queue of concurrency 4
+// runs only 2 of 4 ready jobs and leaves the rest queued; a second runner
+// takes them.
+func TestMaxRunning(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	if err := st.SetQueueConcurrency(ctx, "q", 4); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var mu sync.Mutex
+	byOwner := map[string]int{}
+	handler := func(ctx context.Context, j *core.Job) error {
+		mu.Lock()
+		byOwner[j.LeaseOwner]++
+		mu.Unlock()
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	opts := fastOptions("a")
+	opts.MaxRunning = 2
+	a := New(st, opts)
+	a.Register("k", handler)
+	for i := range 4 {
+		enqueue(t, st, &core.Job{ID: fmt.Sprintf("j%d", i), Kind: "k", Queue: "q"})
+	}
+	start(t, a)
+	waitCount := func(state string, want int) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			n, err := st.CountJobs(ctx, "q", state)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d jobs %s, want %d", n, state, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitCount(core.JobRunning, 2)
+	time.Sleep(300 * time.Millisecond) // several polls: a still claims nothing
+	if n, _ := st.CountJobs(ctx, "q", core.JobQueued); n != 2 {
+		t.Fatalf("%d jobs queued with runner a capped at 2, want 2", n)
+	}
+	if got := a.Running(); got != 2 {
+		t.Fatalf("runner a runs %d jobs, want 2", got)
+	}
+	b := New(st, fastOptions("b"))
+	b.Register("k", handler)
+	start(t, b)
+	waitCount(core.JobRunning, 4)
+	mu.Lock()
+	if byOwner["a"] != 2 || byOwner["b"] != 2 {
+		t.Errorf("jobs by runner %v, want a:2 b:2", byOwner)
+	}
+	mu.Unlock()
+	close(release)
+	waitCount(core.JobSucceeded, 4)
+}

@@ -74,6 +74,11 @@ type Config struct {
 	// zero): a worker that dies holding a job loses it to the others
 	// after at most this long.
 	JobLease time.Duration
+	// MaxJobs caps how many jobs this process's workers run at once (0:
+	// no cap beyond each cluster's unitCount), so that several worker
+	// processes sharing one database each take a share of a cluster's
+	// units.
+	MaxJobs int
 	// ShutdownTimeout bounds the wait for requests and jobs on shutdown
 	// (30s when zero).
 	ShutdownTimeout time.Duration

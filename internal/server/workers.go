@@ -510,7 +510,7 @@ func (s *Server) runWorkers(ctx context.Context) error {
 		}
 	}
 	r := jobs.New(s.Store, jobs.Options{Logger: s.log, PollInterval: 500 * time.Millisecond, CancelCheck: 200 * time.Millisecond,
-		LockDir: filepath.Join(s.cfg.DataDir, WorkersDir), Lease: s.cfg.JobLease})
+		LockDir: filepath.Join(s.cfg.DataDir, WorkersDir), Lease: s.cfg.JobLease, MaxRunning: s.cfg.MaxJobs})
 	for kind, h := range s.handlers() {
 		r.Register(kind, h)
 	}
