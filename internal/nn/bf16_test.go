@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"math"
+	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/gantryml/gantry/internal/tensor"
@@ -51,6 +53,18 @@ func TestBF16Gradients(t *testing.T) {
 			}
 			l32, g32 := run(FP32)
 			l16, g16 := run(BF16)
+			// Deterministic: the same bits again on one thread.
+			procs := runtime.GOMAXPROCS(1)
+			l16b, g16b := run(BF16)
+			runtime.GOMAXPROCS(procs)
+			if l16b != l16 {
+				t.Errorf("bf16 loss %v on one thread, %v on %d", l16b, l16, procs)
+			}
+			for i := range g16 {
+				if !slices.Equal(g16[i], g16b[i]) {
+					t.Errorf("param %d: bf16 gradient differs between 1 and %d threads", i, procs)
+				}
+			}
 			if d := math.Abs(l16-l32) / l32; d > 1e-2 || d == 0 {
 				t.Errorf("loss fp32 %v, bf16 %v: relative difference %.2g, want in (0, 1e-2]", l32, l16, d)
 			}
