@@ -80,22 +80,22 @@ type Store struct {
 	locks map[string]*sync.Mutex // per bucket: serialises metadata switches
 }
 
-// StaleTemp is how old a temporary file must be before Open removes it as
-// the leftover of an interrupted write. Younger ones may belong to a write
-// in progress in another process sharing the root.
+// StaleTemp is how old a temporary file must be before Open removes it on
+// systems without advisory file locks. With them (every Unix), a writer
+// locks its temporary file while it writes, and Open removes exactly the
+// files no live writer holds.
 const StaleTemp = time.Hour
 
 // Open returns the store rooted at dir, creating the directory if needed
-// and removing temporary files that interrupted writes left behind more
-// than StaleTemp ago.
+// and removing the temporary files interrupted writes left behind. Files
+// that a live writer holds (another process sharing the root) are kept.
 func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("objectstore: %w", err)
 	}
 	tmps, _ := filepath.Glob(filepath.Join(dir, "*", "*", "tmp", "*"))
-	cutoff := time.Now().Add(-StaleTemp)
 	for _, t := range tmps {
-		if fi, err := os.Stat(t); err == nil && fi.ModTime().Before(cutoff) {
+		if abandonedTemp(t) {
 			os.Remove(t)
 		}
 	}
@@ -187,13 +187,28 @@ func newID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
+// createTemp creates a temporary file in dir and locks it (lockTemp) so
+// that Open in another process leaves it alone while it is being written.
+func createTemp(dir, pattern string) (*os.File, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return nil, err
+	}
+	if err := lockTemp(f); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	return f, nil
+}
+
 // writeJSONAtomic writes v as JSON to path via a synced temporary file in tmpDir.
 func writeJSONAtomic(tmpDir, path string, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(tmpDir, "meta-*")
+	f, err := createTemp(tmpDir, "meta-*")
 	if err != nil {
 		return err
 	}
@@ -523,7 +538,7 @@ func conditionsHold(name string, cur *ObjectInfo, ifMatch, ifNoneMatch string) e
 // writeData streams r to a synced file in dir/d and returns its base
 // name, size and MD5.
 func (s *Store) writeData(ctx context.Context, dir string, r io.Reader) (string, int64, []byte, error) {
-	f, err := os.CreateTemp(filepath.Join(dir, "tmp"), "data-*")
+	f, err := createTemp(filepath.Join(dir, "tmp"), "data-*")
 	if err != nil {
 		return "", 0, nil, err
 	}

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 func newStore(t *testing.T) (*Store, context.Context) {
@@ -353,31 +352,31 @@ func BenchmarkPutObject(b *testing.B) {
 }
 
 // TestOpenRemovesTemporaries checks that a write interrupted by a crash
-// (a temporary file left in tmp/) is cleaned up on the next Open once it
-// is stale, never becomes visible, and that a fresh one (a write in
-// progress in another process sharing the root) is left alone.
+// (a temporary file left in tmp/, no longer locked by its writer) is
+// cleaned up on the next Open and never becomes visible, and that a write
+// in progress (its temporary file still locked, as another process sharing
+// the root would hold it) is left alone.
 func TestOpenRemovesTemporaries(t *testing.T) {
 	s, ctx := newStore(t)
-	tmp := filepath.Join(s.Root(), "ns1", "data", "tmp", "data-123")
-	fresh := filepath.Join(s.Root(), "ns1", "data", "tmp", "data-456")
-	for _, p := range []string{tmp, fresh} {
-		if err := os.WriteFile(p, []byte("half-written"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	old := time.Now().Add(-StaleTemp - time.Minute)
-	if err := os.Chtimes(tmp, old, old); err != nil {
+	dir := filepath.Join(s.Root(), "ns1", "data", "tmp")
+	tmp := filepath.Join(dir, "data-123")
+	if err := os.WriteFile(tmp, []byte("half-written"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	live, err := createTemp(dir, "data-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
 	s2, err := Open(s.Root())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
-		t.Errorf("stale temporary file survived Open: %v", err)
+		t.Errorf("abandoned temporary file survived Open: %v", err)
 	}
-	if _, err := os.Stat(fresh); err != nil {
-		t.Errorf("fresh temporary file (a write in progress elsewhere) was removed: %v", err)
+	if _, err := os.Stat(live.Name()); err != nil {
+		t.Errorf("temporary file of a write in progress was removed: %v", err)
 	}
 	r, err := s2.ListObjects(ctx, "ns1", "data", ListOptions{})
 	if err != nil || len(r.Objects) != 0 {
