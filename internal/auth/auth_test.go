@@ -19,6 +19,9 @@ import (
 
 	"github.com/gantryml/gantry/internal/core"
 	"github.com/gantryml/gantry/internal/store"
+	"github.com/gantryml/gantry/internal/store/postgres"
+	"github.com/gantryml/gantry/internal/store/postgres/pgtest"
+	"github.com/gantryml/gantry/internal/store/sqlite"
 	"github.com/oracle/oci-go-sdk/v65/common"
 )
 
@@ -206,11 +209,15 @@ func TestVerify(t *testing.T) {
 // for a GET, a JSON POST and a PutObject-style unsigned body.
 func TestGoSDKSigner(t *testing.T) {
 	dir := t.TempDir()
-	ks := &memKeys{}
+	ks := openSQLite(t, dir)
 	if err := Bootstrap(context.Background(), ks, dir, "http://example"); err != nil {
 		t.Fatal(err)
 	}
 	provider, err := ConfigProvider(ConfigPath(dir), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	profile, err := ReadConfig(ConfigPath(dir), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,24 +253,128 @@ func TestGoSDKSigner(t *testing.T) {
 		}
 		got, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || string(got) != ks.users[0].ID {
+		if resp.StatusCode != 200 || string(got) != profile.User {
 			t.Errorf("%s %s: status %d body %s", c.method, c.path, resp.StatusCode, got)
 		}
 	}
 }
 
+// openSQLite opens a SQLite store in dir, closed when the test ends.
+func openSQLite(t *testing.T, dir string) store.Store {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(dir, "gantry.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// identities reads a store's tenancies and their users.
+func identities(t *testing.T, st store.Store) ([]*core.Tenancy, []*core.User) {
+	t.Helper()
+	ctx := context.Background()
+	tens, err := st.ListTenancies(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var users []*core.User
+	for _, ten := range tens {
+		us, err := st.ListUsers(ctx, ten.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, us...)
+	}
+	return tens, users
+}
+
+// TestBootstrapConcurrent: servers bootstrapping one empty database and
+// data directory at once (each with its own connections, as separate
+// processes have) create exactly one tenancy, user and key, and the
+// config file they leave names them.
+func TestBootstrapConcurrent(t *testing.T) {
+	for _, driver := range []string{"sqlite", "postgres"} {
+		t.Run(driver, func(t *testing.T) {
+			dir := t.TempDir()
+			open := func() store.Store { return openSQLite(t, dir) }
+			if driver == "postgres" {
+				url := pgtest.URL(t)
+				open = func() store.Store {
+					st, err := postgres.Open(t.Context(), url)
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { st.Close() })
+					return st
+				}
+			}
+			const n = 6
+			stores := make([]store.Store, n)
+			for i := range stores {
+				stores[i] = open()
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, n)
+			gate := make(chan struct{})
+			for i, st := range stores {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-gate
+					errs[i] = Bootstrap(context.Background(), st, dir, "http://example")
+				}()
+			}
+			close(gate)
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("server %d: %v", i, err)
+				}
+			}
+			tens, users := identities(t, stores[0])
+			if len(tens) != 1 || len(users) != 1 {
+				t.Fatalf("%d servers bootstrapping at once made %d tenancies and %d users, want 1 and 1", n, len(tens), len(users))
+			}
+			p, err := ReadConfig(ConfigPath(dir), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Tenancy != tens[0].ID || p.User != users[0].ID {
+				t.Errorf("config names tenancy %s user %s; the store has %s and %s", p.Tenancy, p.User, tens[0].ID, users[0].ID)
+			}
+			k, err := stores[n-1].GetAPIKey(context.Background(), p.Tenancy, p.User, p.Fingerprint)
+			if err != nil {
+				t.Fatalf("the config's key is not in the store: %v", err)
+			}
+			pemKey, err := os.ReadFile(p.KeyFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			priv, err := ParsePrivateKeyPEM(pemKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fp, err := Fingerprint(&priv.PublicKey); err != nil || fp != k.Fingerprint {
+				t.Errorf("key.pem's fingerprint %s (%v), the stored key's %s", fp, err, k.Fingerprint)
+			}
+		})
+	}
+}
+
 func TestBootstrap(t *testing.T) {
 	dir := t.TempDir()
-	ks := &memKeys{}
+	ks := openSQLite(t, dir)
 	ctx := context.Background()
 	if err := Bootstrap(ctx, ks, dir, "http://127.0.0.1:8080"); err != nil {
 		t.Fatal(err)
 	}
-	if len(ks.tens) != 1 || len(ks.users) != 1 || len(ks.keys) != 1 {
-		t.Fatalf("bootstrap stored %d tenancies, %d users, %d keys", len(ks.tens), len(ks.users), len(ks.keys))
+	tens, users := identities(t, ks)
+	if len(tens) != 1 || len(users) != 1 {
+		t.Fatalf("bootstrap stored %d tenancies, %d users", len(tens), len(users))
 	}
-	if ks.tens[0].Namespace == "" || !strings.HasPrefix(ks.tens[0].ID, "ocid1.tenancy.oc1..") {
-		t.Errorf("tenancy %+v", ks.tens[0])
+	if tens[0].Namespace == "" || !strings.HasPrefix(tens[0].ID, "ocid1.tenancy.oc1..") {
+		t.Errorf("tenancy %+v", tens[0])
 	}
 	st, err := os.Stat(KeyPath(dir))
 	if err != nil {
@@ -276,8 +387,11 @@ func TestBootstrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.User != ks.users[0].ID || p.Tenancy != ks.tens[0].ID || p.Fingerprint != ks.keys[0].Fingerprint || !filepath.IsAbs(p.KeyFile) || p.Region == "" {
+	if p.User != users[0].ID || p.Tenancy != tens[0].ID || !filepath.IsAbs(p.KeyFile) || p.Region == "" {
 		t.Errorf("config profile %+v does not match the store", p)
+	}
+	if _, err := ks.GetAPIKey(ctx, p.Tenancy, p.User, p.Fingerprint); err != nil {
+		t.Errorf("the config's key is not in the store: %v", err)
 	}
 	// A second start keeps everything.
 	before, _ := os.ReadFile(ConfigPath(dir))
@@ -285,7 +399,7 @@ func TestBootstrap(t *testing.T) {
 		t.Fatal(err)
 	}
 	after, _ := os.ReadFile(ConfigPath(dir))
-	if len(ks.tens) != 1 || !bytes.Equal(before, after) {
+	if tens, _ := identities(t, ks); len(tens) != 1 || !bytes.Equal(before, after) {
 		t.Error("second Bootstrap changed the deployment")
 	}
 	// The SDK reads the config.

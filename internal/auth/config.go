@@ -116,13 +116,27 @@ func ConfigPath(dataDir string) string { return filepath.Join(dataDir, "oci", "c
 // KeyPath is the private key file Bootstrap writes in a data directory.
 func KeyPath(dataDir string) string { return filepath.Join(dataDir, "oci", "key.pem") }
 
+// BootstrapStore is what Bootstrap needs of a store: the tenancies, and a
+// transaction in which to claim the first start and create its identities.
+type BootstrapStore interface {
+	ListTenancies(ctx context.Context) ([]*core.Tenancy, error)
+	InTx(ctx context.Context, fn func(tx store.Tx) error) error
+}
+
 // Bootstrap prepares an empty deployment: when the store holds no tenancy,
 // it creates one (with a fresh object storage namespace), a user and an RSA
 // key pair, stores the public key, and writes DATA/oci/key.pem (mode 0600)
 // and DATA/oci/config (profile DEFAULT with user, fingerprint, tenancy,
 // region and the absolute key_file). With a tenancy present it does nothing.
 // endpoint is recorded as a comment in the config file.
-func Bootstrap(ctx context.Context, st store.Identities, dataDir, endpoint string) error {
+//
+// Servers bootstrapping one database at once create one deployment: the
+// tenancy, user and key are created in the transaction that claims the
+// store's bootstrap (Identities.ClaimBootstrap), and the files are written
+// by the claim's holder before it commits; the others wait for that
+// commit, find the claim taken and do nothing, so that on return the
+// files (on a shared data directory) and the store agree.
+func Bootstrap(ctx context.Context, st BootstrapStore, dataDir, endpoint string) error {
 	ts, err := st.ListTenancies(ctx)
 	if err != nil {
 		return fmt.Errorf("bootstrap: list tenancies: %w", err)
@@ -145,33 +159,43 @@ func Bootstrap(ctx context.Context, st store.Identities, dataDir, endpoint strin
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
-	// Files first: a crash before the store commit leaves an empty store,
-	// and the next start writes them again.
-	if err := os.MkdirAll(filepath.Join(absData, "oci"), 0o700); err != nil {
-		return fmt.Errorf("bootstrap: %w", err)
-	}
-	if err := writeFileAtomic(KeyPath(absData), EncodePrivateKeyPEM(key), 0o600); err != nil {
-		return fmt.Errorf("bootstrap: write key: %w", err)
-	}
-	comment := "Written by gantry serve on first start.\nUse it with any OCI SDK or CLI by overriding the endpoint"
-	if endpoint != "" {
-		comment += ": " + endpoint
-	}
-	if err := WriteConfig(ConfigPath(absData), Profile{
-		User: user.ID, Fingerprint: apiKey.Fingerprint, Tenancy: ten.ID, Region: DefaultRegion, KeyFile: KeyPath(absData),
-	}, comment); err != nil {
-		return fmt.Errorf("bootstrap: write config: %w", err)
-	}
-	if err := st.CreateTenancy(ctx, ten); err != nil {
-		return fmt.Errorf("bootstrap: create tenancy: %w", err)
-	}
-	if err := st.CreateUser(ctx, user); err != nil {
-		return fmt.Errorf("bootstrap: create user: %w", err)
-	}
-	if err := st.AddAPIKey(ctx, apiKey); err != nil {
-		return fmt.Errorf("bootstrap: add API key: %w", err)
-	}
-	return nil
+	return st.InTx(ctx, func(tx store.Tx) error {
+		claimed, err := tx.ClaimBootstrap(ctx, ten.ID, now)
+		if err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+		if !claimed {
+			return nil // another server bootstrapped this database
+		}
+		if err := tx.CreateTenancy(ctx, ten); err != nil {
+			return fmt.Errorf("bootstrap: create tenancy: %w", err)
+		}
+		if err := tx.CreateUser(ctx, user); err != nil {
+			return fmt.Errorf("bootstrap: create user: %w", err)
+		}
+		if err := tx.AddAPIKey(ctx, apiKey); err != nil {
+			return fmt.Errorf("bootstrap: add API key: %w", err)
+		}
+		// Files last, before the commit: only the claim's holder writes
+		// them, and a crash before the commit leaves an empty store, so
+		// the next start writes them again.
+		if err := os.MkdirAll(filepath.Join(absData, "oci"), 0o700); err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+		if err := writeFileAtomic(KeyPath(absData), EncodePrivateKeyPEM(key), 0o600); err != nil {
+			return fmt.Errorf("bootstrap: write key: %w", err)
+		}
+		comment := "Written by gantry serve on first start.\nUse it with any OCI SDK or CLI by overriding the endpoint"
+		if endpoint != "" {
+			comment += ": " + endpoint
+		}
+		if err := WriteConfig(ConfigPath(absData), Profile{
+			User: user.ID, Fingerprint: apiKey.Fingerprint, Tenancy: ten.ID, Region: DefaultRegion, KeyFile: KeyPath(absData),
+		}, comment); err != nil {
+			return fmt.Errorf("bootstrap: write config: %w", err)
+		}
+		return nil
+	})
 }
 
 // NewAPIKey describes pub as an API key of a user, with its fingerprint

@@ -58,6 +58,13 @@ type Identities interface {
 	// GetTenancyByNamespace finds the tenancy owning an object storage namespace.
 	GetTenancyByNamespace(ctx context.Context, namespace string) (*core.Tenancy, error)
 	ListTenancies(ctx context.Context) ([]*core.Tenancy, error)
+	// ClaimBootstrap records, once per database, that the deployment's
+	// first tenancy is tenancyID (created at at), and reports whether
+	// this call made the claim; false means a claim exists. Call it in
+	// the InTx that creates that tenancy: a concurrent claimer waits
+	// until the transaction ends, so servers starting at once on an
+	// empty database create exactly one tenancy between them.
+	ClaimBootstrap(ctx context.Context, tenancyID string, at time.Time) (bool, error)
 	CreateUser(ctx context.Context, u *core.User) error
 	GetUser(ctx context.Context, id string) (*core.User, error)
 	ListUsers(ctx context.Context, tenancyID string) ([]*core.User, error)

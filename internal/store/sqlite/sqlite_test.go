@@ -196,3 +196,31 @@ func BenchmarkStore(b *testing.B) {
 		return st
 	})
 }
+
+// TestBootstrapMigrationBackfill: a database bootstrapped before the
+// bootstrap table existed (schema version 2, one tenancy) is claimed by
+// that tenancy when migrated, so no second tenancy is ever bootstrapped.
+func TestBootstrapMigrationBackfill(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gantry.db")
+	st, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MigrateDown(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateTenancy(ctx, &core.Tenancy{ID: "ocid1.tenancy.oc1..old", Name: "old", Namespace: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	st, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	claimed, err := st.ClaimBootstrap(ctx, "ocid1.tenancy.oc1..new", time.Now())
+	if err != nil || claimed {
+		t.Fatalf("claim on a migrated, bootstrapped database: claimed %v, %v; want false, nil", claimed, err)
+	}
+}

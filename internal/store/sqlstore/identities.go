@@ -1,6 +1,8 @@
 package sqlstore
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
@@ -61,6 +63,28 @@ func (o *ops) GetTenancyByNamespace(ctx context.Context, namespace string) (*cor
 // ListTenancies returns every tenancy, oldest first.
 func (o *ops) ListTenancies(ctx context.Context) ([]*core.Tenancy, error) {
 	return listAll[core.Tenancy](ctx, o, "tenancies", `SELECT body FROM tenancies ORDER BY time_created, id`)
+}
+
+// ClaimBootstrap records, once per database, that the deployment's first
+// tenancy is tenancyID, and reports whether this call made the claim
+// (false: a claim exists). Inside InTx a concurrent claimer waits until
+// this transaction ends, then sees the claim when it committed.
+func (o *ops) ClaimBootstrap(ctx context.Context, tenancyID string, at time.Time) (bool, error) {
+	if tenancyID == "" {
+		return false, errMissing("claim bootstrap", "tenancyID")
+	}
+	var claimed bool
+	err := o.write(ctx, func(q querier) error {
+		res, err := q.exec(ctx, `INSERT INTO bootstrap (id, tenancy_id, time_created) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			tenancyID, nanos(normOrNow(at)))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		claimed = n == 1
+		return err
+	})
+	return claimed, o.classify(err, "claim bootstrap")
 }
 
 // CreateUser stores a new user; ErrNotFound when its tenancy does not

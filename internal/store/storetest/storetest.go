@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"JobConcurrentClaims", testJobConcurrentClaims},
 		{"ListSortKeys", testListSortKeys},
 		{"JobExpireLeases", testJobExpireLeases},
+		{"ClaimBootstrap", testClaimBootstrap},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
