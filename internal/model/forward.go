@@ -320,8 +320,14 @@ const swigluChunk = 512
 // slots). Query head h reads key/value head h / (H / KVHeads). A query
 // attends to the real slots up to its own, and, when window > 0, only to
 // those fewer than window positions behind it. Padded queries get zeros.
-// Work is split over (row, head) pairs; each output is summed in a fixed
-// order, so results do not depend on the number of goroutines.
+//
+// Work is split over (row, head) pairs, each on one goroutine. Queries go
+// in blocks of up to attnBlock: a block of more than gemvRows queries (a
+// prompt) computes its scores S = q·Kᵀ/√D and then S·V with two
+// single-threaded tensor.Sgemm calls; fewer (decoding) use tensor.Gemv per
+// query for the scores. Softmax numerators come from tensor.ExpInPlace.
+// Each output is summed in a fixed order, so results do not depend on the
+// number of goroutines.
 func AttentionForward(out, q []float32, cache *Cache, l, B, T, H, window int) {
 	D := len(q) / (B * T * H)
 	KVH := len(cache.K[l]) / (cache.B * cache.MaxT * D)
@@ -329,68 +335,100 @@ func AttentionForward(out, q []float32, cache *Cache, l, B, T, H, window int) {
 	start := cache.Len
 	scale := float32(1 / math.Sqrt(float64(D)))
 	// Each (row, head) runs on one goroutine, so its products do too.
-	gemv := tensor.Default()
-	gemv.Threads = 1
+	one := tensor.Default()
+	one.Threads = 1
+	ld := H * D // stride between the queries (and outputs) of one head
 	parallelFor(B*H, func(lo, hi int) {
-		scores := make([]float32, start+T)
+		scores := make([]float32, min(T, attnBlock)*(start+T))
 		for bh := lo; bh < hi; bh++ {
 			b, h := bh/H, bh%H
 			kvBase := (b*KVH + h/group) * cache.MaxT * D
 			keys, vals := cache.K[l][kvBase:], cache.V[l][kvBase:]
 			mask := cache.Valid[b*cache.MaxT:]
 			posOf := cache.PosOf[b*cache.MaxT:]
-			for t := 0; t < T; t++ {
-				o := out[((b*T+t)*H+h)*D : ((b*T+t)*H+h+1)*D]
-				clear(o)
-				self := start + t
-				if !mask[self] {
+			for t0 := 0; t0 < T; t0 += attnBlock {
+				t1 := min(t0+attnBlock, T)
+				nq, n := t1-t0, start+t1 // queries; slots the last one sees
+				S := scores[:nq*n]       // [nq, n]: probabilities of query t0+j in row j
+				qb := q[((b*T+t0)*H+h)*D:]
+				ob := out[((b*T+t0)*H+h)*D:]
+				if nq > gemvRows {
+					one.Sgemm(false, true, nq, n, D, scale, qb, ld, keys, D, 0, S, n)
+				} else {
+					for j := 0; j < nq; j++ {
+						row := S[j*n : (j+1)*n]
+						one.Gemv(row, keys, qb[j*ld:], n, D, 0)
+						for s := range row {
+							row[s] *= scale
+						}
+					}
+				}
+				for j := 0; j < nq; j++ {
+					self := start + t0 + j
+					row := S[j*n : (j+1)*n]
+					if !mask[self] {
+						clear(row)
+						continue
+					}
+					softmaxRow(row[:self+1], mask, posOf, posOf[self], window)
+					clear(row[self+1:])
+				}
+				if nq > gemvRows {
+					one.Sgemm(false, false, nq, D, n, 1, S, n, vals, D, 0, ob, ld)
 					continue
 				}
-				qv := q[((b*T+t)*H+h)*D : ((b*T+t)*H+h+1)*D]
-				qpos := posOf[self]
-				// scores[s] = q·k_s/√D for every slot up to self (one
-				// matrix-vector product over the contiguous keys), then the
-				// masked slots are set to −Inf.
-				n := self + 1
-				gemv.Gemv(scores, keys, qv, n, D, 0)
-				maxS := float32(math.Inf(-1))
-				for s := 0; s < n; s++ {
-					if !mask[s] || (window > 0 && int(qpos-posOf[s]) >= window) {
-						scores[s] = float32(math.Inf(-1))
-						continue
-					}
-					scores[s] *= scale
-					maxS = max(maxS, scores[s])
-				}
-				// Softmax numerators e^(score − max) with tensor.ExpInPlace;
-				// masked slots get exactly 0 (not exp of the clamped −Inf).
-				sc := scores[:n]
-				for s, v := range sc {
-					sc[s] = v - maxS
-				}
-				tensor.ExpInPlace(sc)
-				var sum float32
-				for s := range sc {
-					if !mask[s] || (window > 0 && int(qpos-posOf[s]) >= window) {
-						sc[s] = 0
-						continue
-					}
-					sum += sc[s]
-				}
-				inv := 1 / sum
-				for s := 0; s <= self; s++ {
-					p := scores[s] * inv
-					if p == 0 {
-						continue
-					}
-					vv := vals[s*D : (s+1)*D]
-					for i := range o {
-						o[i] += p * vv[i]
+				for j := 0; j < nq; j++ {
+					o := ob[j*ld : j*ld+D]
+					clear(o)
+					for s, p := range S[j*n : (j+1)*n] {
+						if p == 0 {
+							continue
+						}
+						vv := vals[s*D : (s+1)*D]
+						for i := range o {
+							o[i] += p * vv[i]
+						}
 					}
 				}
 			}
 		}
 	})
+}
+
+// attnBlock is the most queries of one head AttentionForward scores at
+// once: it bounds the scores buffer to attnBlock × context floats.
+const attnBlock = 128
+
+// softmaxRow turns row, the scaled scores of slots 0 … len(row)−1 for a
+// query at position qpos, into probabilities: slots not real (mask) or, when
+// window > 0, window or more positions behind qpos get exactly 0, the others
+// e^(score − max)/Σ. The query's own slot, the last, must be real.
+func softmaxRow(row []float32, mask []bool, posOf []int32, qpos int32, window int) {
+	masked := func(s int) bool {
+		return !mask[s] || (window > 0 && int(qpos-posOf[s]) >= window)
+	}
+	maxS := float32(math.Inf(-1))
+	for s, v := range row {
+		if !masked(s) {
+			maxS = max(maxS, v)
+		}
+	}
+	for s, v := range row {
+		row[s] = v - maxS
+	}
+	tensor.ExpInPlace(row)
+	var sum float32
+	for s, e := range row {
+		if masked(s) {
+			row[s] = 0 // not e^(clamped −Inf): exactly nothing
+			continue
+		}
+		sum += e
+	}
+	inv := 1 / sum
+	for s := range row {
+		row[s] *= inv
+	}
 }
 
 // parallelFor splits [0, n) into contiguous chunks, one per CPU, and runs

@@ -48,3 +48,98 @@ func TestSwiGLUForward(t *testing.T) {
 		}
 	}
 }
+
+// attentionRef is the obviously-correct attention of AttentionForward in
+// float64, one query and one slot at a time.
+func attentionRef(q []float32, cache *Cache, l, B, T, H, window int) []float64 {
+	D := cache.Dim
+	KVH := cache.KVHeads
+	out := make([]float64, B*T*H*D)
+	for b := 0; b < B; b++ {
+		for h := 0; h < H; h++ {
+			kvBase := (b*KVH + h/(H/KVH)) * cache.MaxT * D
+			for t := 0; t < T; t++ {
+				self := cache.Len + t
+				if !cache.Valid[b*cache.MaxT+self] {
+					continue
+				}
+				qv := q[((b*T+t)*H+h)*D:]
+				qpos := cache.PosOf[b*cache.MaxT+self]
+				var ws []float64
+				var ss []int
+				maxS := math.Inf(-1)
+				for s := 0; s <= self; s++ {
+					if !cache.Valid[b*cache.MaxT+s] || (window > 0 && int(qpos-cache.PosOf[b*cache.MaxT+s]) >= window) {
+						continue
+					}
+					var dot float64
+					for i := 0; i < D; i++ {
+						dot += float64(qv[i]) * float64(cache.K[l][kvBase+s*D+i])
+					}
+					dot /= math.Sqrt(float64(D))
+					ws, ss = append(ws, dot), append(ss, s)
+					maxS = math.Max(maxS, dot)
+				}
+				var sum float64
+				for i := range ws {
+					ws[i] = math.Exp(ws[i] - maxS)
+					sum += ws[i]
+				}
+				o := out[((b*T+t)*H+h)*D:]
+				for i, s := range ss {
+					for d := 0; d < D; d++ {
+						o[d] += ws[i] / sum * float64(cache.V[l][kvBase+s*D+d])
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestAttentionForward checks AttentionForward against attentionRef on
+// both of its paths (a few queries with Gemv, a block of queries with
+// Sgemm, over more than one block), with padded slots, a filled prefix and
+// a sliding window.
+func TestAttentionForward(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const B, H, KVH, D = 2, 4, 2, 8
+	for _, tc := range []struct{ start, T, window int }{
+		{0, 1, 0}, {5, 3, 0}, {0, 9, 0}, {7, attnBlock + 9, 0}, {3, 2*attnBlock + 1, 40}, {60, 2, 16},
+	} {
+		maxT := tc.start + tc.T
+		cache := &Cache{B: B, MaxT: maxT, KVHeads: KVH, Dim: D, Len: tc.start,
+			K: [][]float32{make([]float32, B*KVH*maxT*D)}, V: [][]float32{make([]float32, B*KVH*maxT*D)},
+			Valid: make([]bool, B*maxT), PosOf: make([]int32, B*maxT), Pos: make([]int, B)}
+		for i := range cache.K[0] {
+			cache.K[0][i] = 2 * float32(r.NormFloat64())
+			cache.V[0][i] = float32(r.NormFloat64())
+		}
+		for b := 0; b < B; b++ {
+			pos := int32(0)
+			for s := 0; s < maxT; s++ {
+				real := b == 0 || s >= 3 // row 1 left-padded by 3
+				cache.Valid[b*maxT+s] = real
+				cache.PosOf[b*maxT+s] = pos
+				if real {
+					pos++
+				}
+			}
+		}
+		q := make([]float32, B*tc.T*H*D)
+		for i := range q {
+			q[i] = 2 * float32(r.NormFloat64())
+		}
+		out := make([]float32, len(q))
+		for i := range out {
+			out[i] = float32(math.NaN()) // every output must be written
+		}
+		AttentionForward(out, q, cache, 0, B, tc.T, H, tc.window)
+		want := attentionRef(q, cache, 0, B, tc.T, H, tc.window)
+		for i, w := range want {
+			if d := math.Abs(float64(out[i]) - w); !(d <= 1e-5*(1+math.Abs(w))) {
+				t.Fatalf("start=%d T=%d window=%d: out[%d] = %g, want %g", tc.start, tc.T, tc.window, i, out[i], w)
+			}
+		}
+	}
+}
