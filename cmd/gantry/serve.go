@@ -28,6 +28,7 @@ func runServe(ctx context.Context, args []string) error {
 	healthListen := fs.String("health-listen", "", "with --api=false: address to serve /healthz, /readyz and /metrics on (empty: none)")
 	jobLease := fs.Duration("job-lease", 30*time.Second, "how long a job's claim lasts without renewal; a dead worker's jobs move to another after this long")
 	maxJobs := fs.Int("max-jobs", 0, "most jobs this process runs at once (0: no cap beyond each cluster's unitCount); with several worker processes on one database, each takes a share of a cluster's units")
+	jobRetention := fs.Duration("job-retention", server.DefaultJobRetention, "how long finished jobs are kept before the hourly sweep deletes them (work requests, their logs and errors are kept)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	err := fs.Parse(args)
 	if err != nil {
@@ -55,6 +56,9 @@ func runServe(ctx context.Context, args []string) error {
 	if *maxJobs < 0 {
 		return fmt.Errorf("serve: --max-jobs must be 0 (no cap) or more, got %d", *maxJobs)
 	}
+	if *jobRetention < time.Hour {
+		return fmt.Errorf("serve: --job-retention must be at least 1h, got %v", *jobRetention)
+	}
 	var h slog.Handler
 	switch *logFormat {
 	case "text":
@@ -68,7 +72,7 @@ func runServe(ctx context.Context, args []string) error {
 	trainer := finetune.New(*data)
 	trainer.Logger = log
 	return server.Run(ctx, server.Config{Listen: *listen, DataDir: *data, DatabaseURL: *dbURL, Logger: log, NoWorkers: !*workers,
-		NoAPI: !*apiOn, HealthListen: *healthListen, JobLease: *jobLease, MaxJobs: *maxJobs, Trainer: trainer, InstallDefaultBaseModel: basemodel.Install})
+		NoAPI: !*apiOn, HealthListen: *healthListen, JobLease: *jobLease, MaxJobs: *maxJobs, JobRetention: *jobRetention, Trainer: trainer, InstallDefaultBaseModel: basemodel.Install})
 }
 
 // runAdmin is `gantry admin`: identities in a data directory's store.

@@ -107,6 +107,7 @@ func TestServeFlagErrors(t *testing.T) {
 	}{
 		{[]string{"--max-jobs", "-1"}, "--max-jobs"},
 		{[]string{"--job-lease", "10ms"}, "--job-lease"},
+		{[]string{"--job-retention", "1m"}, "--job-retention"},
 	} {
 		err := runServe(t.Context(), append(c.args, "--data", t.TempDir()))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

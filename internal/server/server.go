@@ -79,6 +79,14 @@ type Config struct {
 	// processes sharing one database each take a share of a cluster's
 	// units.
 	MaxJobs int
+	// RetentionInterval is how often an API server purges expired retry
+	// tokens and long-finished jobs (DefaultRetentionInterval when zero;
+	// never when negative).
+	RetentionInterval time.Duration
+	// JobRetention is how long a finished job is kept
+	// (DefaultJobRetention when zero). Work requests and their logs and
+	// errors are kept whatever their age.
+	JobRetention time.Duration
 	// ShutdownTimeout bounds the wait for requests and jobs on shutdown
 	// (30s when zero).
 	ShutdownTimeout time.Duration
@@ -449,6 +457,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	} else {
 		go func() { workDone <- s.runWorkers(workCtx) }()
 	}
+
+	retentionDone := make(chan struct{})
+	go func() {
+		defer close(retentionDone)
+		s.runRetention(workCtx)
+	}()
+	defer func() { stopWork(); <-retentionDone }() // before the caller closes the store
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -162,6 +162,9 @@ type RetryTokens interface {
 	GetRetryToken(ctx context.Context, tenancyID, token string, now time.Time) (*core.RetryToken, error)
 	// PutRetryToken stores a token; ErrConflict when it exists already.
 	PutRetryToken(ctx context.Context, t *core.RetryToken) error
+	// PurgeRetryTokens deletes the tokens stored 24 hours or more before
+	// now (those GetRetryToken no longer returns) and returns how many.
+	PurgeRetryTokens(ctx context.Context, now time.Time) (int, error)
 }
 
 // Jobs is the durable job queue. A queue's concurrency is set with
@@ -191,6 +194,11 @@ type Jobs interface {
 	// takes them at once (as a new attempt) instead of after the lease.
 	// It returns how many jobs it changed.
 	ExpireJobLeases(ctx context.Context, owner string) (int, error)
+	// PurgeJobs deletes the jobs that ended (succeeded, failed or
+	// canceled) before before, by the time of their last change, and
+	// returns how many. Queued and running jobs stay whatever their age;
+	// work requests, with their logs and errors, are not touched.
+	PurgeJobs(ctx context.Context, before time.Time) (int, error)
 	// CountJobs counts a queue's jobs in the given states ("" queue: all queues).
 	CountJobs(ctx context.Context, queue string, states ...string) (int, error)
 }

@@ -46,6 +46,10 @@ type Options struct {
 	// RateLimit and RateBurst are passed to the server (zero: its defaults).
 	RateLimit float64
 	RateBurst int
+	// RetentionInterval and JobRetention are passed to the server (zero:
+	// its defaults).
+	RetentionInterval time.Duration
+	JobRetention      time.Duration
 	// Logger receives the server's logs; nil discards them, unless
 	// GANTRY_TEST_LOG=1, when they go to the test log.
 	Logger *slog.Logger
@@ -104,6 +108,8 @@ func Start(t testing.TB, o Options) *Server {
 		Logger:                  log,
 		Trainer:                 o.Trainer,
 		InstallDefaultBaseModel: o.InstallDefaultBaseModel,
+		RetentionInterval:       o.RetentionInterval,
+		JobRetention:            o.JobRetention,
 		ShutdownTimeout:         10 * time.Second,
 		RateLimit:               o.RateLimit,
 		RateBurst:               o.RateBurst,

@@ -53,6 +53,26 @@ func (o *ops) PutRetryToken(ctx context.Context, t *core.RetryToken) error {
 	return nil
 }
 
+// PurgeRetryTokens deletes the tokens stored RetryTokenTTL or more before
+// now and returns how many.
+func (o *ops) PurgeRetryTokens(ctx context.Context, now time.Time) (int, error) {
+	return o.purge(ctx, "purge retry tokens", `DELETE FROM retry_tokens WHERE time_created <= ?`, nanos(now.Add(-RetryTokenTTL)))
+}
+
+// purge runs one DELETE and returns how many rows it removed.
+func (o *ops) purge(ctx context.Context, what, query string, args ...any) (int, error) {
+	var n int64
+	err := o.write(ctx, func(q querier) error {
+		res, err := q.exec(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), o.classify(err, what)
+}
+
 const jobCols = `id, kind, queue, resource_id, work_request_id, tenancy_id, state, attempt, payload,
 	lease_owner, lease_expires, cancel_requested, error, time_created, time_updated`
 
@@ -300,6 +320,13 @@ func (o *ops) ExpireJobLeases(ctx context.Context, owner string) (int, error) {
 		return 0, o.classify(err, "expire job leases of "+owner)
 	}
 	return int(n), nil
+}
+
+// PurgeJobs deletes the jobs in a terminal state whose last change was
+// before before, and returns how many.
+func (o *ops) PurgeJobs(ctx context.Context, before time.Time) (int, error) {
+	return o.purge(ctx, "purge jobs", `DELETE FROM jobs WHERE state IN (?, ?, ?) AND time_updated < ?`,
+		core.JobSucceeded, core.JobFailed, core.JobCanceled, nanos(before))
 }
 
 // CountJobs counts a queue's jobs in the given states; "" counts every

@@ -48,6 +48,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListSortKeys", testListSortKeys},
 		{"JobExpireLeases", testJobExpireLeases},
 		{"ClaimBootstrap", testClaimBootstrap},
+		{"PurgeRetryTokens", testPurgeRetryTokens},
+		{"PurgeJobs", testPurgeJobs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
