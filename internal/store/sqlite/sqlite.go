@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"modernc.org/sqlite"
 
@@ -53,7 +54,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	writer.SetMaxOpenConns(1)
 	// Connect now, so the file exists and is in WAL mode before readers
 	// (which may not write) connect.
-	if err := writer.PingContext(ctx); err != nil {
+	if err := pingBusy(ctx, writer); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -72,6 +73,40 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	return &Store{DB: db}, nil
+}
+
+// pingBusy connects db, retrying for up to busyWait while the database
+// is busy: switching a new file to WAL needs an exclusive lock that SQLite
+// does not wait for (the busy timeout does not apply), so processes
+// opening one fresh database at once would otherwise fail.
+func pingBusy(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyWait)
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// busyWait bounds pingBusy's retries, as the busy timeout bounds waits
+// for the write lock.
+const busyWait = 10 * time.Second
+
+// isBusy reports whether err is SQLITE_BUSY or SQLITE_LOCKED (any
+// extended code).
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	c := e.Code() & 0xff
+	return c == 5 || c == 6
 }
 
 var _ store.Store = (*Store)(nil)

@@ -224,3 +224,35 @@ func TestBootstrapMigrationBackfill(t *testing.T) {
 		t.Fatalf("claim on a migrated, bootstrapped database: claimed %v, %v; want false, nil", claimed, err)
 	}
 }
+
+// TestConcurrentOpen: servers opening one new database file at the same
+// moment all succeed (switching the file to WAL does not wait for the
+// busy timeout, so Open retries it).
+func TestConcurrentOpen(t *testing.T) {
+	for round := range 5 {
+		path := filepath.Join(t.TempDir(), "gantry.db")
+		const n = 4
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		gate := make(chan struct{})
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-gate
+				st, err := Open(context.Background(), path)
+				if err == nil {
+					st.Close()
+				}
+				errs[i] = err
+			}()
+		}
+		close(gate)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d, opener %d: %v", round, i, err)
+			}
+		}
+	}
+}
