@@ -155,9 +155,7 @@ func (m *Model) Forward(ctx context.Context, cache *Cache, tokens []int, valid [
 		}
 		L := &w.Layers[l]
 		RMSNormForward(xn, x, L.InputNorm, BT, C, float32(c.RMSNormEps))
-		LinearForward(q, xn, L.Q, BT)
-		LinearForward(k, xn, L.K, BT)
-		LinearForward(v, xn, L.V, BT)
+		LinearsForward(xn, BT, Out{q, L.Q}, Out{k, L.K}, Out{v, L.V})
 		RopeForward(q, cos, sin, BT, H, D)
 		RopeForward(k, cos, sin, BT, KVH, D)
 		// Append k and v to the cache: [BT, KVH, D] → [B, KVH, MaxT, D].
@@ -174,8 +172,7 @@ func (m *Model) Forward(ctx context.Context, cache *Cache, tokens []int, valid [
 		AttentionForward(att, q, cache, l, B, T, H, c.Window())
 		LinearAddForward(x, att, L.O, BT)
 		RMSNormForward(xn, x, L.PostAttnNorm, BT, C, float32(c.RMSNormEps))
-		LinearForward(g, xn, L.Gate, BT)
-		LinearForward(u, xn, L.Up, BT)
+		LinearsForward(xn, BT, Out{g, L.Gate}, Out{u, L.Up})
 		SwiGLUForward(g, g, u)
 		LinearAddForward(x, g, L.Down, BT)
 	}
@@ -259,6 +256,49 @@ func MatMulT(out, x, W []float32, N, outDim, in int, accumulate bool) {
 		return
 	}
 	tensor.GemvBatch(out, W, x, N, outDim, in, beta)
+}
+
+// Out pairs a linear layer with the buffer [N, L.Out] its output goes to.
+type Out struct {
+	Y []float32
+	L Linear
+}
+
+// LinearsForward computes LinearForward(o.Y, x, o.L, N) for every o, all
+// layers reading the same input x [N, in]. For one row (batch-1 decoding)
+// the rows of all the weight matrices are split over goroutines together,
+// so the products share one synchronisation point instead of one each;
+// each row is still one tensor.Gemv dot product, so the results are those
+// of LinearForward.
+func LinearsForward(x []float32, N int, outs ...Out) {
+	if N != 1 {
+		for _, o := range outs {
+			LinearForward(o.Y, x, o.L, N)
+		}
+		return
+	}
+	total := 0
+	for _, o := range outs {
+		total += o.L.Out
+	}
+	one := tensor.Default()
+	one.Threads = 1
+	groups := (total + 3) / 4
+	parallelFor(groups, func(lo, hi int) {
+		r0, r1 := lo*4, min(hi*4, total) // rows of the stacked matrices
+		base := 0
+		for _, o := range outs {
+			a, b := max(r0, base)-base, min(r1, base+o.L.Out)-base
+			if a < b {
+				in := o.L.In
+				one.Gemv(o.Y[a:b], o.L.W[a*in:b*in], x, b-a, in, 0)
+			}
+			base += o.L.Out
+		}
+	})
+	for _, o := range outs {
+		addBias(o.Y, o.L.B, 1)
+	}
 }
 
 func addBias(out, b []float32, N int) {

@@ -143,3 +143,40 @@ func TestAttentionForward(t *testing.T) {
 		}
 	}
 }
+
+// TestLinearsForward checks that the stacked products of LinearsForward
+// are exactly LinearForward's, one row (split over goroutines together) or
+// several, with and without bias, for row counts not multiples of four.
+func TestLinearsForward(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	fill := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		return v
+	}
+	const in = 37
+	ls := []Linear{
+		{W: fill(5 * in), B: fill(5), Out: 5, In: in},
+		{W: fill(1 * in), Out: 1, In: in},
+		{W: fill(130 * in), B: fill(130), Out: 130, In: in},
+	}
+	for _, N := range []int{1, 2, 5} {
+		x := fill(N * in)
+		var outs []Out
+		for _, l := range ls {
+			outs = append(outs, Out{Y: fill(N * l.Out), L: l})
+		}
+		LinearsForward(x, N, outs...)
+		for i, o := range outs {
+			want := make([]float32, N*o.L.Out)
+			LinearForward(want, x, o.L, N)
+			for j := range want {
+				if o.Y[j] != want[j] {
+					t.Fatalf("N=%d layer %d: y[%d] = %g, LinearForward gives %g", N, i, j, o.Y[j], want[j])
+				}
+			}
+		}
+	}
+}
