@@ -257,7 +257,9 @@ func TestDistributedWorkers(t *testing.T) {
 	if j.Attempt < 2 {
 		t.Errorf("the killed worker's job ended at attempt %d, want a second claim", j.Attempt)
 	}
-	// The take-over shows on the work request's logs as a second start.
+	// Each claim that got as far as starting logs a start; the killed
+	// worker may die between its claim and that line, so the second claim
+	// is checked by Attempt above and the log by its bounds.
 	lr, err := genai.ListWorkRequestLogs(ctx, generativeai.ListWorkRequestLogsRequest{WorkRequestId: &wrIDs[indexOf(modelIDs, killedModel)], Limit: common.Int(1000)})
 	if err != nil {
 		t.Fatal(err)
@@ -268,8 +270,8 @@ func TestDistributedWorkers(t *testing.T) {
 			starts++
 		}
 	}
-	if starts < 2 {
-		t.Errorf("work request of the killed job logs %d starts, want 2", starts)
+	if starts < 1 || starts > j.Attempt {
+		t.Errorf("work request of the killed job logs %d starts, want 1 to %d (its claims)", starts, j.Attempt)
 	}
 
 	// One bootstrap: the workers created no tenancy of their own.
