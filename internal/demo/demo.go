@@ -42,7 +42,7 @@ import (
 // within a few minutes on 2 cores: more epochs and a higher learning rate
 // than OCI's LoRA defaults (3 epochs, 0.0002), and a larger rank.
 const (
-	DefaultEpochs       = 20
+	DefaultEpochs       = 30
 	DefaultLearningRate = 0.003
 	DefaultBatchSize    = 8
 	DefaultLoraR        = 16
