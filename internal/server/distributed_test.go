@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -30,41 +29,14 @@ import (
 func startWorker(t *testing.T, bin, dataDir, dbURL string, wantReady bool) *child {
 	t.Helper()
 	addr := freeAddr(t)
-	logs, err := os.CreateTemp(t.TempDir(), "worker-*.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "serve", "--api=false", "--health-listen", addr, "--data", dataDir,
-		"--database-url", dbURL, "--job-lease", "3s")
+	args := []string{"serve", "--api=false", "--health-listen", addr, "--data", dataDir,
+		"--database-url", dbURL, "--job-lease", "3s"}
 	// Each job stops 3 s half-way through its dataset download, so that
 	// jobs overlap and one can be killed while it runs.
-	cmd.Env = append(os.Environ(), finetune.PauseEnv+"=download=3s")
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &child{cmd: cmd, url: "http://" + addr, logs: logs}
-	t.Cleanup(func() {
-		if c.cmd.ProcessState == nil {
-			_ = c.cmd.Process.Kill()
-			_ = c.cmd.Wait()
-		}
+	env := []string{finetune.PauseEnv + "=download=3s"}
+	return runChild(t, bin, args, env, "http://"+addr, func(code int) bool {
+		return code == 200 || (!wantReady && code == 503)
 	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(c.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 || (!wantReady && resp.StatusCode == 503) {
-				return c
-			}
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logs.Name())
-			t.Fatalf("worker did not become ready: %v\n%s", err, b)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // TestDistributedWorkers runs one API-only server and two worker-only

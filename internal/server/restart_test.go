@@ -59,16 +59,25 @@ func startChild(t *testing.T, bin, dataDir, dbURL string, extra ...string) *chil
 	if dbURL != "" {
 		args = append(args, "--database-url", dbURL)
 	}
+	return runChild(t, bin, args, nil, "http://"+addr, func(code int) bool { return code == 200 })
+}
+
+// runChild starts bin with args (and env added to the test's environment),
+// its output in a log file, kills it when the test ends, and waits until
+// url's /readyz answers a status ready accepts.
+func runChild(t *testing.T, bin string, args, env []string, url string, ready func(status int) bool) *child {
+	t.Helper()
 	logs, err := os.CreateTemp(t.TempDir(), "serve-*.log")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &child{cmd: cmd, url: "http://" + addr, logs: logs}
+	c := &child{cmd: cmd, url: url, logs: logs}
 	t.Cleanup(func() {
 		if c.cmd.ProcessState == nil {
 			_ = c.cmd.Process.Kill()
@@ -80,13 +89,13 @@ func startChild(t *testing.T, bin, dataDir, dbURL string, extra ...string) *chil
 		resp, err := http.Get(c.url + "/readyz")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if ready(resp.StatusCode) {
 				return c
 			}
 		}
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(logs.Name())
-			t.Fatalf("gantry serve did not become ready: %v\n%s", err, b)
+			t.Fatalf("gantry %s did not become ready: %v\n%s", strings.Join(args, " "), err, b)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
