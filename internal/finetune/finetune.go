@@ -307,12 +307,6 @@ func (r *run) run(ctx context.Context) (server.Artifacts, error) {
 		return server.Artifacts{}, fmt.Errorf("fine-tuning: load base model: %w", err)
 	}
 	defer base.Close()
-	f, err := os.Open(dsPath)
-	if err != nil {
-		return server.Artifacts{}, fmt.Errorf("fine-tuning: open dataset: %w", err)
-	}
-	defer f.Close()
-
 	outDir := filepath.Join(r.work, adapterDir)
 	opt := train.Options{
 		LoopOptions: train.LoopOptions{
@@ -333,7 +327,7 @@ func (r *run) run(ctx context.Context) (server.Artifacts, error) {
 		},
 		ModelDir:      baseDir,
 		BaseModelName: r.job.BaseModel.Model.DisplayName,
-		Data:          f,
+		Dataset:       ds,
 		OutDir:        outDir,
 		Method:        method,
 		LoRARank:      tc.LoraR,
@@ -354,7 +348,6 @@ func (r *run) run(ctx context.Context) (server.Artifacts, error) {
 			return server.Artifacts{}, fmt.Errorf("fine-tuning: remove checkpoints: %w", rerr)
 		}
 		r.restarted = true
-		f.Close()
 		base.Close()
 		return r.run(ctx)
 	}

@@ -47,6 +47,11 @@ type Options struct {
 	// Data is the JSON Lines dataset; when nil DataPath is opened.
 	Data     io.Reader
 	DataPath string
+	// Dataset, when not nil, is the dataset already read (ReadDataset
+	// with this run's MaxSeqLen and tokenizer); Data and DataPath are
+	// then ignored, so a caller that validated the file does not pay for
+	// reading and tokenizing it twice.
+	Dataset *Dataset
 	// OutDir receives the adapter ("" : not written).
 	OutDir string
 
@@ -168,21 +173,11 @@ func RunModel(ctx context.Context, cfg *model.Config, w *model.Weights, tok Toke
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	data := opt.Data
-	if data == nil {
-		if opt.DataPath == "" {
-			return nil, fmt.Errorf("no dataset given")
+	ds := opt.Dataset
+	if ds == nil {
+		if ds, err = readDataset(opt, tok); err != nil {
+			return nil, err
 		}
-		f, err := os.Open(opt.DataPath)
-		if err != nil {
-			return nil, fmt.Errorf("open dataset: %w", err)
-		}
-		defer f.Close()
-		data = f
-	}
-	ds, err := ReadDataset(data, tok, ReadOptions{MaxSeqLen: opt.MaxSeqLen})
-	if err != nil {
-		return nil, err
 	}
 	trainIdx, valIdx := Split(len(ds.Examples), opt.Seed, opt.Shuffle)
 	pick := func(idx []int) []Example {
@@ -310,4 +305,21 @@ func LoadInitAdapter(dir string, method nn.Method, params []*nn.Param) error {
 		copy(p.Data, t.Data)
 	}
 	return nil
+}
+
+// readDataset reads opt.Data, or the file at opt.DataPath.
+func readDataset(opt Options, tok Tokenizer) (*Dataset, error) {
+	data := opt.Data
+	if data == nil {
+		if opt.DataPath == "" {
+			return nil, fmt.Errorf("no dataset given")
+		}
+		f, err := os.Open(opt.DataPath)
+		if err != nil {
+			return nil, fmt.Errorf("open dataset: %w", err)
+		}
+		defer f.Close()
+		data = f
+	}
+	return ReadDataset(data, tok, ReadOptions{MaxSeqLen: opt.MaxSeqLen})
 }
