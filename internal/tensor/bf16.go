@@ -1,6 +1,13 @@
 package tensor
 
-import "math"
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"strings"
+	"sync"
+)
 
 // ToBF16 rounds x to bfloat16 (the top 16 bits of a float32) to nearest,
 // ties to even. NaNs stay NaNs (quietened); infinities and signed zeros
@@ -37,13 +44,19 @@ func roundBF16(x float32) float32 { return FromBF16(ToBF16(x)) }
 // SgemmBF16 computes C = alpha·op(A)·op(B) + beta·C like Sgemm, with the
 // weight operand B stored as bfloat16 (ldb counts uint16 elements). A is
 // rounded to bfloat16 as it is packed; every product of two bf16 values
-// is exact in float32, and the sums are accumulated in float32. The fp32
-// kernel runs on the widened values: on this project's CPUs it does 1.5 to
-// 1.7 times the work per CPU-second of the VDPBF16PS kernel (bf16Kernel,
-// kept and tested as sgemmBF16With's other mode), whose one instruction
-// every two cycles is half the fp32 FMA rate. It runs with Default(), is
-// deterministic for any thread count, and panics on bad arguments as
-// Sgemm does.
+// is exact in float32, and the sums are accumulated in float32.
+//
+// Two kernels do this, chosen once per process by CPU (see BF16Path):
+// the VDPBF16PS kernel (bf16Kernel, two k values per instruction on bf16
+// pairs) where it runs at full rate — AMD Zen 4/5: 2× the fp32 FMA rate,
+// measured 221–225 against 113 GFLOP/s per core — and otherwise the fp32
+// kernel on widened values: on the Intel Xeon of bench/RESULTS.md
+// VDPBF16PS issues one instruction every two cycles, half the FMA rate,
+// and the widened path does 1.5 to 1.7 times the work per CPU-second.
+// The two round their sums differently (VDPBF16PS sums each pair before
+// accumulating), so results differ between paths in the last bits. It
+// runs with Default(), is deterministic for any thread count, and panics
+// on bad arguments as Sgemm does.
 func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
 	Default().SgemmBF16(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
@@ -59,13 +72,74 @@ func (cfg Config) SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a [
 		return
 	}
 	cfg = cfg.Resolve()
+	if kern := bf16KernelFor(cfg, bf16Choice()); kern != nil {
+		sgemmBF16With(kern, 2, cfg.Threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
 	sgemmBF16With(cfg.Kernel.impl(), 1, cfg.Threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// BF16Path selects how bf16 products (SgemmBF16, PackMatrixBF16) run.
+type BF16Path int
+
+// The paths. GANTRY_BF16 sets one for the process: auto, vdpbf16ps or widen.
+const (
+	// BF16Auto: VDPBF16PS on AMD CPUs that have AVX512_BF16 (Zen 4 and
+	// later run it at twice the fp32 FMA rate), the widened fp32 path
+	// elsewhere (Intel runs it at half rate).
+	BF16Auto BF16Path = iota
+	// BF16DotPairs: the VDPBF16PS kernel wherever the CPU has AVX512_BF16
+	// and the configured kernel is avx512; the widened path elsewhere.
+	BF16DotPairs
+	// BF16Widen: always the fp32 kernel on widened values.
+	BF16Widen
+)
+
+// ParseBF16Path parses auto (or ""), vdpbf16ps or widen.
+func ParseBF16Path(s string) (BF16Path, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "auto":
+		return BF16Auto, nil
+	case "vdpbf16ps", "dpbf16", "pairs":
+		return BF16DotPairs, nil
+	case "widen", "fp32":
+		return BF16Widen, nil
+	}
+	return 0, fmt.Errorf("unknown bf16 path %q (want auto, vdpbf16ps or widen): %w", s, ErrKernel)
+}
+
+// bf16Choice is GANTRY_BF16, read once; an invalid value logs a warning
+// and means auto.
+var bf16Choice = sync.OnceValue(func() BF16Path {
+	p, err := ParseBF16Path(os.Getenv("GANTRY_BF16"))
+	if err != nil {
+		slog.Warn("tensor: ignoring invalid GANTRY_BF16", "err", err)
+		return BF16Auto
+	}
+	return p
+})
+
+// bf16FullRate reports whether this CPU runs VDPBF16PS at full rate: AMD
+// (every AMD CPU with AVX512_BF16 is Zen 4 or later). Decided by CPUID,
+// not by timing, so that a process's results do not depend on load.
+var bf16FullRate = sync.OnceValue(func() bool { return bf16Kernel != nil && cpuVendor() == "AuthenticAMD" })
+
+// bf16KernelFor returns the VDPBF16PS kernel when path chooses it for the
+// resolved cfg, or nil for the widened fp32 path with cfg's kernel.
+func bf16KernelFor(cfg Config, path BF16Path) *gemmKernel {
+	if bf16Kernel == nil || cfg.Kernel != KernelAVX512 || path == BF16Widen {
+		return nil
+	}
+	if path == BF16Auto && !bf16FullRate() {
+		return nil
+	}
+	return bf16Kernel
 }
 
 // sgemmBF16With runs a checked, non-trivial SgemmBF16 on up to threads
 // goroutines with kernel kern: kunit 1 for an fp32 kernel on widened B
 // (A rounded to bf16 as it is packed), 2 for bf16Kernel on bf16 pairs
-// (VDPBF16PS; measured slower here, see SgemmBF16).
+// (VDPBF16PS; see SgemmBF16 for which is chosen).
 func sgemmBF16With(kern *gemmKernel, kunit, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
 	parallelGemm(threads, kern.mr, kern.nr, m, n, k, func(i0, i1, j0, j1 int) {
 		ao, bo := i0*lda, j0

@@ -197,11 +197,18 @@ func getBuf(k *gemmKernel) *gemmBuf {
 // kunit values of k (2 for bf16 pairs); packA fills the panels of the
 // mc×kc block of op(A) at (i0, p0), packB those of the kc×nc block of
 // op(B) at (p0, j0), in the layouts the micro-kernel reads.
+//
+// When bPacked is set, op(B) is already packed as whole-k panels (a
+// PackedMatrix layout): panel q, columns q·nr…, holds all bSteps steps of
+// nr values, so the block at k offset p0 is the contiguous slice from step
+// p0/kunit, and packB is not called.
 type gemmPlan struct {
-	kern  *gemmKernel
-	kunit int
-	packA func(dst []float32, i0, p0, mc, kc int)
-	packB func(dst []float32, p0, j0, kc, nc int)
+	kern    *gemmKernel
+	kunit   int
+	packA   func(dst []float32, i0, p0, mc, kc int)
+	packB   func(dst []float32, p0, j0, kc, nc int)
+	bPacked []float32
+	bSteps  int
 }
 
 // gemmSerial runs C = alpha·op(A)·op(B) + beta·C (m×n, sum over k) on one
@@ -222,7 +229,17 @@ func gemmSerial(pl gemmPlan, m, n, k int, alpha, beta float32, c []float32, ldc 
 		for pc := 0; pc < k; pc += kern.kc {
 			kc := min(kern.kc, k-pc)
 			steps := (kc + pl.kunit - 1) / pl.kunit
-			pl.packB(buf.b, pc, jc, kc, nc)
+			// bBlock(jr) is the B micro-panel of columns jc+jr….
+			bBlock := func(jr int) []float32 { return buf.b[jr*steps : (jr+nr)*steps] }
+			if pl.bPacked != nil {
+				s0 := pc / pl.kunit
+				bBlock = func(jr int) []float32 {
+					o := (jc+jr)*pl.bSteps + s0*nr
+					return pl.bPacked[o : o+steps*nr]
+				}
+			} else {
+				pl.packB(buf.b, pc, jc, kc, nc)
+			}
 			betaBlock := beta
 			if pc > 0 {
 				betaBlock = 1
@@ -237,7 +254,7 @@ func gemmSerial(pl gemmPlan, m, n, k int, alpha, beta float32, c []float32, ldc 
 					ap := buf.a[ir*steps : (ir+mr)*steps]
 					for jr := 0; jr < nc; jr += nr {
 						nrr := min(nr, nc-jr)
-						bp := buf.b[jr*steps : (jr+nr)*steps]
+						bp := bBlock(jr)
 						ci := ic*ldc + ir*ldc + jc + jr
 						if mrr == mr && nrr == nr {
 							kern.micro(steps, ap, bp, c[ci:ci+(mr-1)*ldc+nr], ldc, alpha, betaBlock)

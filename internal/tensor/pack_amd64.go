@@ -87,3 +87,18 @@ func packFast(dst, src []float32, transposed bool, ld, w, kc int) bool {
 	}
 	return true
 }
+
+func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
+
+// cpuVendor returns the CPUID vendor string, e.g. "AuthenticAMD" or
+// "GenuineIntel".
+func cpuVendor() string {
+	_, b, c, d := cpuid(0, 0)
+	var v [12]byte
+	for i, r := range [3]uint32{b, d, c} {
+		for j := 0; j < 4; j++ {
+			v[4*i+j] = byte(r >> (8 * j))
+		}
+	}
+	return string(v[:])
+}

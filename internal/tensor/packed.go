@@ -1,0 +1,260 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"sync"
+)
+
+// PackedMatrix is a frozen weight matrix W [rows, cols] (row-major, float32
+// or bfloat16) packed once as the B operand of the two products a layer
+// runs with it, so that no product packs it again:
+//
+//	MulNT: C [m, rows] = alpha·A·Wᵀ + beta·C   A [m, cols]  (forward y = x·Wᵀ)
+//	MulNN: C [m, cols] = alpha·A·W  + beta·C   A [m, rows]  (backward dx = dy·W)
+//
+// Each product has its own layout of whole-k panels: panel q holds nr
+// columns of op(B) (Wᵀ for MulNT, W for MulNN) for every step of k, so the
+// KC block of any k offset is one contiguous slice and the layout does not
+// depend on the cache blocking:
+//
+//	nt[q·nr·K + s·nr + j] = step s of op(B) = Wᵀ, column q·nr+j (row q·nr+j of W)
+//	nn[q·nr·K' + s·nr + j] = step s of op(B) = W,  column q·nr+j
+//
+// where K = cols and K' = rows for float32 (a step is one value of k), and
+// a step is a pair of k values, ceil(k/2) of them, for the VDPBF16PS kernel
+// (the word packBPairs writes: the even k in the low half). Columns past
+// the matrix are zero.
+//
+// The products run the same loop nest as Sgemm and SgemmBF16 with the same
+// kernel, so their results are bit-identical to Sgemm(false, true, …) and
+// Sgemm(false, false, …) on W (and to SgemmBF16's mode for the same
+// kernel), for any thread count. A product asked of a kernel the matrix was
+// not packed for (another Config.Kernel, or bf16 on a CPU where the widened
+// fp32 path is chosen) runs the ordinary unpacked product on W, rebuilt
+// once from the packed panels and kept. A PackedMatrix is safe for
+// concurrent use.
+type PackedMatrix struct {
+	rows, cols int
+	bf16       bool
+	kern       *gemmKernel // the kernel nt and nn are packed for; nil: none
+	kunit      int         // k values per step: 1 (fp32) or 2 (bf16 pairs)
+	path       BF16Path    // bf16: the path chosen when packed
+	nt, nn     []float32
+
+	mu    sync.Mutex
+	src32 []float32 // W as float32 (unpacked on demand for other kernels)
+	src16 []uint16  // W as bf16 (the same, for bf16 matrices)
+}
+
+// PackMatrix packs the float32 matrix W [rows, cols] (row stride cols) for
+// cfg's kernel. It does not keep w.
+func (cfg Config) PackMatrix(w []float32, rows, cols int) *PackedMatrix {
+	checkPackArgs("PackMatrix", len(w), rows, cols)
+	cfg = cfg.Resolve()
+	kern := cfg.Kernel.impl()
+	p := &PackedMatrix{rows: rows, cols: cols, kern: kern, kunit: 1}
+	p.nt = make([]float32, panelsLen(rows, kern.nr, cols))
+	p.nn = make([]float32, panelsLen(cols, kern.nr, rows))
+	parallelPanels(cfg.Threads, rows, kern.nr, func(j0, j1 int) {
+		packB(kern.fastPack, p.nt[j0*cols:], true, w, cols, 0, j0, cols, j1-j0, kern.nr)
+	})
+	parallelPanels(cfg.Threads, cols, kern.nr, func(j0, j1 int) {
+		packB(kern.fastPack, p.nn[j0*rows:], false, w, cols, 0, j0, rows, j1-j0, kern.nr)
+	})
+	return p
+}
+
+// PackMatrixBF16 packs the bfloat16 matrix W [rows, cols] (row stride cols)
+// for the bf16 kernel cfg chooses (see SgemmBF16): as VDPBF16PS pairs, or,
+// where the widened fp32 path is chosen, not at all (the products then run
+// SgemmBF16 on w, which the matrix keeps). Otherwise it does not keep w.
+func (cfg Config) PackMatrixBF16(w []uint16, rows, cols int) *PackedMatrix {
+	checkPackArgs("PackMatrixBF16", len(w), rows, cols)
+	return packMatrixBF16(cfg, bf16Choice(), w, rows, cols)
+}
+
+// packMatrixBF16 is PackMatrixBF16 on the given path.
+func packMatrixBF16(cfg Config, path BF16Path, w []uint16, rows, cols int) *PackedMatrix {
+	cfg = cfg.Resolve()
+	p := &PackedMatrix{rows: rows, cols: cols, bf16: true, kunit: 2, path: path}
+	kern := bf16KernelFor(cfg, path)
+	if kern == nil {
+		p.src16 = w[:rows*cols]
+		return p
+	}
+	p.kern = kern
+	p.nt = make([]float32, panelsLen(rows, kern.nr, (cols+1)/2))
+	p.nn = make([]float32, panelsLen(cols, kern.nr, (rows+1)/2))
+	parallelPanels(cfg.Threads, rows, kern.nr, func(j0, j1 int) {
+		packBPairs(p.nt[j0*((cols+1)/2):], true, w, cols, 0, j0, cols, j1-j0, kern.nr)
+	})
+	parallelPanels(cfg.Threads, cols, kern.nr, func(j0, j1 int) {
+		packBPairs(p.nn[j0*((rows+1)/2):], false, w, cols, 0, j0, rows, j1-j0, kern.nr)
+	})
+	return p
+}
+
+func checkPackArgs(fn string, have, rows, cols int) {
+	if rows <= 0 || cols <= 0 {
+		panic(fmt.Sprintf("tensor.%s: want a positive shape, got %d×%d", fn, rows, cols))
+	}
+	if have < rows*cols {
+		panic(fmt.Sprintf("tensor.%s: len(w)=%d, want at least %d×%d", fn, have, rows, cols))
+	}
+}
+
+// panelsLen is the length of ceil(n/nr) panels of steps·nr values.
+func panelsLen(n, nr, steps int) int { return (n + nr - 1) / nr * nr * steps }
+
+// parallelPanels calls f(j0, j1) for column ranges of n split at multiples
+// of nr over up to threads goroutines; each range packs its own panels.
+func parallelPanels(threads, n, nr int, f func(j0, j1 int)) {
+	tiles := (n + nr - 1) / nr
+	threads = max(1, min(threads, tiles))
+	var wg sync.WaitGroup
+	for t := 0; t < threads; t++ {
+		j0, j1 := t*tiles/threads*nr, min((t+1)*tiles/threads*nr, n)
+		wg.Go(func() { f(j0, j1) })
+	}
+	wg.Wait()
+}
+
+// Rows returns the number of rows of W.
+func (p *PackedMatrix) Rows() int { return p.rows }
+
+// Cols returns the number of columns of W.
+func (p *PackedMatrix) Cols() int { return p.cols }
+
+// BF16 reports whether W is stored as bfloat16.
+func (p *PackedMatrix) BF16() bool { return p.bf16 }
+
+// Bytes returns the memory the matrix holds.
+func (p *PackedMatrix) Bytes() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return 4*(len(p.nt)+len(p.nn)+len(p.src32)) + 2*len(p.src16)
+}
+
+// at returns W[i][j] as stored in the nn layout: float32 bits, or the bf16
+// bits in the low 16 bits for a bf16 matrix.
+func (p *PackedMatrix) at(i, j int) uint32 {
+	nr := p.kern.nr
+	if p.kunit == 1 {
+		return math.Float32bits(p.nn[(j/nr)*nr*p.rows+i*nr+j%nr])
+	}
+	w := math.Float32bits(p.nn[(j/nr)*nr*((p.rows+1)/2)+(i/2)*nr+j%nr])
+	return w >> (16 * (i % 2)) & 0xffff
+}
+
+// Row copies row i of W into dst [cols], widened to float32.
+func (p *PackedMatrix) Row(dst []float32, i int) {
+	if i < 0 || i >= p.rows {
+		panic(fmt.Sprintf("tensor.PackedMatrix.Row: row %d of %d", i, p.rows))
+	}
+	dst = dst[:p.cols]
+	switch {
+	case p.kern == nil:
+		FromBF16Slice(dst, p.src16[i*p.cols:(i+1)*p.cols])
+	case p.kunit == 1:
+		nr := p.kern.nr
+		for j := 0; j < p.cols; j += nr {
+			copy(dst[j:min(j+nr, p.cols)], p.nn[j*p.rows+i*nr:])
+		}
+	default:
+		for j := range dst {
+			dst[j] = FromBF16(uint16(p.at(i, j)))
+		}
+	}
+}
+
+// source returns W unpacked (float32 or bf16), rebuilding it from the nn
+// panels the first time.
+func (p *PackedMatrix) source() ([]float32, []uint16) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.src32 != nil || p.src16 != nil {
+		return p.src32, p.src16
+	}
+	if !p.bf16 {
+		p.src32 = make([]float32, p.rows*p.cols)
+		for i := 0; i < p.rows; i++ {
+			p.Row(p.src32[i*p.cols:], i)
+		}
+		return p.src32, nil
+	}
+	p.src16 = make([]uint16, p.rows*p.cols)
+	for i := 0; i < p.rows; i++ {
+		for j := 0; j < p.cols; j++ {
+			p.src16[i*p.cols+j] = uint16(p.at(i, j))
+		}
+	}
+	return nil, p.src16
+}
+
+// MulNT computes C = alpha·A·Wᵀ + beta·C: A [m, cols] (row stride lda),
+// C [m, rows] (ldc). When beta is 0, C is not read. For a bf16 W, A is
+// rounded to bf16 as it is packed, as SgemmBF16 does.
+func (p *PackedMatrix) MulNT(cfg Config, m int, alpha float32, a []float32, lda int, beta float32, c []float32, ldc int) {
+	p.mul(cfg, "PackedMatrix.MulNT", true, m, alpha, a, lda, beta, c, ldc)
+}
+
+// MulNN computes C = alpha·A·W + beta·C: A [m, rows] (row stride lda),
+// C [m, cols] (ldc). When beta is 0, C is not read.
+func (p *PackedMatrix) MulNN(cfg Config, m int, alpha float32, a []float32, lda int, beta float32, c []float32, ldc int) {
+	p.mul(cfg, "PackedMatrix.MulNN", false, m, alpha, a, lda, beta, c, ldc)
+}
+
+// mul runs MulNT (nt) or MulNN with the packed panels when cfg's kernel is
+// the one they were packed for, else the unpacked product on W.
+func (p *PackedMatrix) mul(cfg Config, fn string, nt bool, m int, alpha float32, a []float32, lda int, beta float32, c []float32, ldc int) {
+	n, k := p.cols, p.rows // MulNN: op(B) = W [rows, cols]
+	if nt {
+		n, k = p.rows, p.cols
+	}
+	// B's checks are the packing's: pass a B that passes.
+	checkGemm(fn, false, false, m, n, k, len(a), lda, k*n, n, len(c), ldc)
+	if m == 0 {
+		return
+	}
+	if alpha == 0 {
+		scaleMatrix(m, n, beta, c, ldc)
+		return
+	}
+	cfg = cfg.Resolve()
+	kern := cfg.Kernel.impl()
+	if p.bf16 {
+		kern = bf16KernelFor(cfg, p.path)
+	}
+	if kern == nil || kern != p.kern {
+		src32, src16 := p.source()
+		ldb := p.cols
+		if src16 != nil {
+			if kern == nil { // the widened fp32 path
+				sgemmBF16With(cfg.Kernel.impl(), 1, cfg.Threads, false, nt, m, n, k, alpha, a, lda, src16, ldb, beta, c, ldc)
+				return
+			}
+			sgemmBF16With(kern, 2, cfg.Threads, false, nt, m, n, k, alpha, a, lda, src16, ldb, beta, c, ldc)
+			return
+		}
+		sgemmWith(kern, cfg.Threads, false, nt, m, n, k, alpha, a, lda, src32, ldb, beta, c, ldc)
+		return
+	}
+	panels, steps := p.nn, (k+p.kunit-1)/p.kunit
+	if nt {
+		panels = p.nt
+	}
+	mr, nr := kern.mr, kern.nr
+	parallelGemm(cfg.Threads, mr, nr, m, n, k, func(i0, i1, j0, j1 int) {
+		as := a[i0*lda:]
+		pl := gemmPlan{kern: kern, kunit: p.kunit, bPacked: panels[j0*steps:], bSteps: steps}
+		if p.kunit == 1 {
+			pl.packA = func(dst []float32, i0, p0, mc, kc int) {
+				packA(kern.fastPack, dst, false, as, lda, i0, p0, mc, kc, mr)
+			}
+		} else {
+			pl.packA = func(dst []float32, i0, p0, mc, kc int) { packAPairs(dst, false, as, lda, i0, p0, mc, kc, mr) }
+		}
+		gemmSerial(pl, i1-i0, j1-j0, k, alpha, beta, c[i0*ldc+j0:], ldc)
+	})
+}

@@ -1,0 +1,186 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"testing"
+)
+
+// packedCases are gemmCases with A not transposed and B unpadded: W is
+// op(B)ᵀ [n, k] for MulNT (transB) and op(B) [k, n] for MulNN.
+func packedCases() []gemmCase {
+	var cs []gemmCase
+	for _, tc := range gemmCases() {
+		if tc.transA {
+			continue
+		}
+		tc.padB = 0
+		cs = append(cs, tc)
+	}
+	return cs
+}
+
+// mulPacked runs the fixture's product with p: MulNT when tc.transB.
+func mulPacked(p *PackedMatrix, cfg Config, f *gemmFixture, c []float32) {
+	tc := f.tc
+	if tc.transB {
+		p.MulNT(cfg, tc.m, tc.alpha, f.a, f.lda, tc.beta, c, f.ldc)
+	} else {
+		p.MulNN(cfg, tc.m, tc.alpha, f.a, f.lda, tc.beta, c, f.ldc)
+	}
+}
+
+// wShape is W's shape for the fixture: [n, k] for MulNT, [k, n] for MulNN.
+func wShape(tc gemmCase) (rows, cols int) {
+	if tc.transB {
+		return tc.n, tc.k
+	}
+	return tc.k, tc.n
+}
+
+// TestPackedMatrix checks MulNT and MulNN against the float64 reference
+// for every kernel, thread count and kernel the matrix was packed for
+// (the others run the unpacked fallback), and that they are bit-identical
+// to Sgemm with the same kernel.
+func TestPackedMatrix(t *testing.T) {
+	for i, tc := range packedCases() {
+		f := newGemmFixture(tc, uint64(i))
+		rows, cols := wShape(tc)
+		for _, packK := range AvailableKernels() {
+			p := Config{Kernel: packK, Threads: 2}.PackMatrix(f.b, rows, cols)
+			for _, kern := range AvailableKernels() {
+				for _, threads := range []int{1, 2, 3} {
+					cfg := Config{Kernel: kern, Threads: threads}
+					what := fmt.Sprintf("packed for %v, run %v/threads=%d", packK, kern, threads)
+					c := append([]float32(nil), f.c0...)
+					mulPacked(p, cfg, f, c)
+					f.check(t, what, c)
+					want := append([]float32(nil), f.c0...)
+					cfg.Sgemm(false, tc.transB, tc.m, tc.n, tc.k, tc.alpha, f.a, f.lda, f.b, f.ldb, tc.beta, want, f.ldc)
+					for j := range c {
+						if math.Float32bits(c[j]) != math.Float32bits(want[j]) {
+							t.Fatalf("%s %+v: C[%d] = %v, Sgemm gives %v", what, tc, j, c[j], want[j])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestPackedMatrixBF16 checks the bf16 packed products on both paths
+// against the float64 reference on the rounded operands, and bit for bit
+// against SgemmBF16's mode for the same kernel.
+func TestPackedMatrixBF16(t *testing.T) {
+	t.Logf("vendor %q, VDPBF16PS kernel %v, full rate (auto picks it): %v", cpuVendor(), bf16Kernel != nil, bf16FullRate())
+	for i, tc := range packedCases() {
+		f := newGemmFixture(tc, uint64(i))
+		rows, cols := wShape(tc)
+		w := make([]uint16, len(f.b))
+		ToBF16Slice(w, f.b)
+		FromBF16Slice(f.b, w)
+		a := f.a
+		f.a = make([]float32, len(a))
+		for j, v := range a {
+			f.a[j] = roundBF16(v)
+		}
+		f.want, f.absSum = gemm64(false, tc.transB, tc.m, tc.n, tc.k, tc.alpha, f.a, f.lda, f.b, f.ldb, tc.beta, f.c0, f.ldc)
+		for _, path := range []BF16Path{BF16Widen, BF16DotPairs, BF16Auto} {
+			for _, kern := range AvailableKernels() {
+				for _, threads := range []int{1, 2} {
+					cfg := Config{Kernel: kern, Threads: threads}.Resolve()
+					p := packMatrixBF16(cfg, path, w, rows, cols)
+					what := fmt.Sprintf("path %d %v/threads=%d", path, kern, threads)
+					c := append([]float32(nil), f.c0...)
+					if tc.transB {
+						p.MulNT(cfg, tc.m, tc.alpha, a, f.lda, tc.beta, c, f.ldc)
+					} else {
+						p.MulNN(cfg, tc.m, tc.alpha, a, f.lda, tc.beta, c, f.ldc)
+					}
+					f.check(t, what, c)
+					want := append([]float32(nil), f.c0...)
+					if bk := bf16KernelFor(cfg, path); bk != nil {
+						sgemmBF16With(bk, 2, threads, false, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, f.lda, w, f.ldb, tc.beta, want, f.ldc)
+					} else {
+						sgemmBF16With(kern.impl(), 1, threads, false, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, f.lda, w, f.ldb, tc.beta, want, f.ldc)
+					}
+					for j := range c {
+						if math.Float32bits(c[j]) != math.Float32bits(want[j]) {
+							t.Fatalf("%s %+v: C[%d] = %v, sgemmBF16With gives %v", what, tc, j, c[j], want[j])
+						}
+					}
+					// The same matrix run with another kernel falls back.
+					if kern != KernelGeneric {
+						other := Config{Kernel: KernelGeneric, Threads: threads}
+						c2 := append([]float32(nil), f.c0...)
+						if tc.transB {
+							p.MulNT(other, tc.m, tc.alpha, a, f.lda, tc.beta, c2, f.ldc)
+						} else {
+							p.MulNN(other, tc.m, tc.alpha, a, f.lda, tc.beta, c2, f.ldc)
+						}
+						f.check(t, what+" run generic", c2)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestPackedMatrixRow checks Row and the rebuilt source against W.
+func TestPackedMatrixRow(t *testing.T) {
+	for _, shape := range [][2]int{{1, 1}, {3, 70}, {65, 33}, {100, 7}} {
+		rows, cols := shape[0], shape[1]
+		f := newGemmFixture(gemmCase{m: rows, n: cols, k: 1}, 7)
+		w := f.c0[:rows*cols]
+		h := make([]uint16, len(w))
+		ToBF16Slice(h, w)
+		for _, kern := range AvailableKernels() {
+			cfg := Config{Kernel: kern}
+			mats := map[string]*PackedMatrix{"fp32": cfg.PackMatrix(w, rows, cols)}
+			for _, path := range []BF16Path{BF16Widen, BF16DotPairs} {
+				mats[fmt.Sprintf("bf16 path %d", path)] = packMatrixBF16(cfg, path, h, rows, cols)
+			}
+			for name, p := range mats {
+				dst := make([]float32, cols)
+				for i := 0; i < rows; i++ {
+					p.Row(dst, i)
+					for j, v := range dst {
+						want := w[i*cols+j]
+						if p.BF16() {
+							want = FromBF16(h[i*cols+j])
+						}
+						if math.Float32bits(v) != math.Float32bits(want) {
+							t.Fatalf("%v %s %d×%d: Row(%d)[%d] = %v, want %v", kern, name, rows, cols, i, j, v, want)
+						}
+					}
+				}
+				s32, s16 := p.source()
+				for j := range w {
+					if p.BF16() && s16[j] != h[j] || !p.BF16() && s32[j] != w[j] {
+						t.Fatalf("%v %s: source()[%d] differs from W", kern, name, j)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestPackedMatrixPanics(t *testing.T) {
+	p := Config{}.PackMatrix(make([]float32, 12), 3, 4)
+	for name, f := range map[string]func(){
+		"short a":     func() { p.MulNT(Config{}, 2, 1, make([]float32, 7), 4, 0, make([]float32, 6), 3) },
+		"short c":     func() { p.MulNN(Config{}, 2, 1, make([]float32, 6), 3, 0, make([]float32, 7), 4) },
+		"small lda":   func() { p.MulNT(Config{}, 2, 1, make([]float32, 8), 3, 0, make([]float32, 6), 3) },
+		"short w":     func() { Config{}.PackMatrix(make([]float32, 11), 3, 4) },
+		"row too big": func() { p.Row(make([]float32, 4), 3) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}
