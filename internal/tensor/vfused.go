@@ -1,0 +1,266 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+)
+
+// Fused elementwise kernels for the training step's non-GEMM work: dropout
+// with a bit mask, softmax rows (subtract, exp, sum in one pass), the
+// attention backward's dS = P∘(dP − D), the row max and arg-max, SwiGLU
+// and its gradient, and the sum of squares of RMSNorm.
+//
+// Each kernel has a portable Go version (the reference, and what other
+// CPUs run) and an AVX-512 version (vfused_amd64.s) that performs the same
+// float32 operations in the same order: results are bit-identical between
+// the two except where the exp polynomial is involved, where they agree as
+// vmathGo and the assembly of vmath.go do. Sums are accumulated in float64
+// in sixteen lanes (element i goes to lane i mod 16), and the lanes are
+// combined pairwise (lane j + lane j+8, then j + j+4, j + j+2, j + j+1), an
+// order that depends on the length only (sum16).
+//
+// The exp is vmath.go's (same constants, same steps, same 2-ulp bound).
+
+// fusedAVX512 reports whether the AVX-512 kernels run: the CPU has them and
+// Default() selects them.
+func fusedAVX512() bool {
+	k := Default().Kernel
+	if k == KernelAuto || !k.Available() {
+		k = Best()
+	}
+	return k == KernelAVX512 && fusedAsm
+}
+
+// sum16 is the lane-summing order of the kernels: acc[i mod 16] += v[i],
+// then the lanes pairwise.
+type sum16 [16]float64
+
+func (s *sum16) total() float64 {
+	for w := 8; w >= 1; w /= 2 {
+		for j := 0; j < w; j++ {
+			s[j] += s[j+w]
+		}
+	}
+	return s[0]
+}
+
+// DropoutScale sets out[i] = x[i]·(bit i of mask set ? scale : 0): dropout
+// with the keep-bits of a mask word array (bit i%64 of mask[i/64]).
+// out may be x. It panics if the lengths differ or mask is too short.
+func DropoutScale(out, x []float32, mask []uint64, scale float32) {
+	checkMask("DropoutScale", len(out), len(x), mask)
+	if fusedAVX512() && len(x) > 0 {
+		dropoutScaleAVX512(&out[0], &x[0], &mask[0], len(x), scale)
+		return
+	}
+	dropoutScaleGo(out, x, mask, scale)
+}
+
+func dropoutScaleGo(out, x []float32, mask []uint64, scale float32) {
+	tbl := [2]float32{0, scale}
+	out = out[:len(x)]
+	for i, v := range x {
+		out[i] = v * tbl[mask[i>>6]>>(i&63)&1]
+	}
+}
+
+// DropoutScaleAdd sets dx[i] += d[i]·(bit i of mask set ? scale : 0), the
+// product rounded before the sum (no fused multiply-add). It panics if the
+// lengths differ or mask is too short.
+func DropoutScaleAdd(dx, d []float32, mask []uint64, scale float32) {
+	checkMask("DropoutScaleAdd", len(dx), len(d), mask)
+	if fusedAVX512() && len(d) > 0 {
+		dropoutScaleAddAVX512(&dx[0], &d[0], &mask[0], len(d), scale)
+		return
+	}
+	dropoutScaleAddGo(dx, d, mask, scale)
+}
+
+func dropoutScaleAddGo(dx, d []float32, mask []uint64, scale float32) {
+	tbl := [2]float32{0, scale}
+	dx = dx[:len(d)]
+	for i, v := range d {
+		dx[i] += float32(v * tbl[mask[i>>6]>>(i&63)&1])
+	}
+}
+
+func checkMask(fn string, a, b int, mask []uint64) {
+	if a != b {
+		panic(fmt.Sprintf("tensor.%s: lengths %d and %d differ", fn, a, b))
+	}
+	if len(mask) < (b+63)/64 {
+		panic(fmt.Sprintf("tensor.%s: %d mask words for %d elements", fn, len(mask), b))
+	}
+}
+
+// ExpSubSum sets x[i] = e^(x[i] − m) and returns Σ x[i] summed in float64
+// in the sum16 order: the softmax numerator and denominator in one pass.
+// Each x[i] is exactly Exp of float32(x[i] − m).
+func ExpSubSum(x []float32, m float32) float64 {
+	return expSubSum(Default().Resolve().Kernel, x, m)
+}
+
+func expSubSum(k Kernel, x []float32, m float32) float64 {
+	if len(x) == 0 {
+		return 0
+	}
+	if k == KernelAVX512 && fusedAsm {
+		return expSubSumAVX512(&x[0], len(x), m)
+	}
+	for i := range x {
+		x[i] -= m
+	}
+	vmathKernel(k, x, x, modeExp)
+	var s sum16
+	for i, e := range x {
+		s[i&15] += float64(e)
+	}
+	return s.total()
+}
+
+// ExpSubGrad sets p[i] = e^(p[i] − l) and dp[i] = p[i]·(dp[i] − c): the
+// attention backward's probabilities, recomputed from the scores and the
+// row's log-sum-exp l, and dS = P∘(dP − c) with c = rowsum(dO∘O). It panics
+// if the lengths differ.
+func ExpSubGrad(p, dp []float32, l, c float32) {
+	expSubGrad(Default().Resolve().Kernel, p, dp, l, c)
+}
+
+func expSubGrad(k Kernel, p, dp []float32, l, c float32) {
+	if len(p) != len(dp) {
+		panic(fmt.Sprintf("tensor.ExpSubGrad: lengths %d and %d differ", len(p), len(dp)))
+	}
+	if len(p) == 0 {
+		return
+	}
+	if k == KernelAVX512 && fusedAsm {
+		expSubGradAVX512(&p[0], &dp[0], len(p), l, c)
+		return
+	}
+	for i := range p {
+		p[i] -= l
+	}
+	vmathKernel(k, p, p, modeExp)
+	for i, e := range p {
+		dp[i] = e * (dp[i] - c)
+	}
+}
+
+// MaxIndex returns the largest element of x and the index of its first
+// occurrence. NaN elements are skipped (if all are NaN it returns x[0]
+// and 0). It panics if x is empty.
+func MaxIndex(x []float32) (float32, int) {
+	if len(x) == 0 {
+		panic("tensor.MaxIndex: empty slice")
+	}
+	if fusedAVX512() && len(x) >= 16 {
+		var lanes [16]float32
+		var idx [16]int32
+		maxIndexAVX512(&x[0], len(x), &lanes, &idx)
+		m, arg := lanes[0], int(idx[0])
+		for j := 1; j < 16; j++ {
+			v, i := lanes[j], int(idx[j])
+			if v > m || (v == m && i < arg) {
+				m, arg = v, i
+			}
+		}
+		if m == float32(math.Inf(-1)) {
+			return maxIndexGo(x) // every element −Inf or NaN
+		}
+		return m, arg
+	}
+	return maxIndexGo(x)
+}
+
+func maxIndexGo(x []float32) (float32, int) {
+	m, arg := x[0], 0
+	for i, v := range x {
+		if v > m || m != m {
+			m, arg = v, i
+		}
+	}
+	if m != m {
+		return x[0], 0
+	}
+	return m, arg
+}
+
+// SwiGLU sets sig[i] = σ(g[i]) (Sigmoid's kernel) and out[i] =
+// g[i]·sig[i]·u[i], multiplied left to right. It panics if the lengths
+// differ.
+func SwiGLU(out, sig, g, u []float32) {
+	swiglu(Default().Resolve().Kernel, out, sig, g, u)
+}
+
+func swiglu(k Kernel, out, sig, g, u []float32) {
+	if len(out) != len(g) || len(sig) != len(g) || len(u) != len(g) {
+		panic(fmt.Sprintf("tensor.SwiGLU: lengths %d, %d, %d and %d differ", len(out), len(sig), len(g), len(u)))
+	}
+	if len(g) == 0 {
+		return
+	}
+	if k == KernelAVX512 && fusedAsm {
+		swigluAVX512(&out[0], &sig[0], &g[0], &u[0], len(g))
+		return
+	}
+	vmathKernel(k, sig, g, modeSigmoid)
+	for i := range g {
+		out[i] = g[i] * sig[i] * u[i]
+	}
+}
+
+// SwiGLUGrad writes the gradients of out = g·σ(g)·u given dout and the
+// saved s = σ(g): du = dout·g·s and dg = dout·u·s·(1 + g·(1 − s)), each
+// product rounded left to right. dg may alias sig. It panics if the
+// lengths differ.
+func SwiGLUGrad(dg, du, dout, g, u, sig []float32) {
+	n := len(g)
+	if len(dg) != n || len(du) != n || len(dout) != n || len(u) != n || len(sig) != n {
+		panic(fmt.Sprintf("tensor.SwiGLUGrad: lengths %d, %d, %d, %d, %d and %d differ", len(dg), len(du), len(dout), n, len(u), len(sig)))
+	}
+	if n == 0 {
+		return
+	}
+	if fusedAVX512() {
+		swigluGradAVX512(&dg[0], &du[0], &dout[0], &g[0], &u[0], &sig[0], n)
+		return
+	}
+	swigluGradGo(dg, du, dout, g, u, sig)
+}
+
+func swigluGradGo(dg, du, dout, g, u, sig []float32) {
+	for i := range g {
+		gv, s := g[i], sig[i]
+		uv, d := u[i], dout[i]
+		du[i] = d * gv * s
+		dg[i] = d * uv * s * (1 + gv*(1-s))
+	}
+}
+
+// SumSquares returns Σ x[i]² in float64 (each square is exact) in the
+// sum16 order.
+func SumSquares(x []float32) float64 {
+	if fusedAVX512() && len(x) > 0 {
+		return sumSquaresAVX512(&x[0], len(x))
+	}
+	var s sum16
+	for i, v := range x {
+		s[i&15] += float64(v) * float64(v)
+	}
+	return s.total()
+}
+
+// ScaleMul sets out[i] = x[i]·r·w[i], multiplied left to right (RMSNorm's
+// output row). out may be x. It panics if the lengths differ.
+func ScaleMul(out, x []float32, r float32, w []float32) {
+	if len(out) != len(x) || len(w) != len(x) {
+		panic(fmt.Sprintf("tensor.ScaleMul: lengths %d, %d and %d differ", len(out), len(x), len(w)))
+	}
+	if fusedAVX512() && len(x) > 0 {
+		scaleMulAVX512(&out[0], &x[0], &w[0], len(x), r)
+		return
+	}
+	for i, v := range x {
+		out[i] = v * r * w[i]
+	}
+}

@@ -1,0 +1,38 @@
+//go:build amd64 && !purego
+
+package tensor
+
+// Assembly in vfused_amd64.s; n is any length ≥ 1 (the tail is masked).
+
+const fusedAsm = true
+
+//go:noescape
+func dropoutScaleAVX512(out, x *float32, mask *uint64, n int, scale float32)
+
+//go:noescape
+func dropoutScaleAddAVX512(dx, d *float32, mask *uint64, n int, scale float32)
+
+//go:noescape
+func expSubSumAVX512(x *float32, n int, m float32) float64
+
+//go:noescape
+func expSubGradAVX512(p, dp *float32, n int, l, c float32)
+
+// maxIndexAVX512 leaves lane j's maximum over the elements i ≡ j (mod 16)
+// and the index of its first occurrence in lanes[j], idx[j] (−Inf and 0
+// for a lane without a non-NaN element). n ≥ 16.
+//
+//go:noescape
+func maxIndexAVX512(x *float32, n int, lanes *[16]float32, idx *[16]int32)
+
+//go:noescape
+func swigluAVX512(out, sig, gate, up *float32, n int)
+
+//go:noescape
+func swigluGradAVX512(dg, du, dout, gate, up, sig *float32, n int)
+
+//go:noescape
+func sumSquaresAVX512(x *float32, n int) float64
+
+//go:noescape
+func scaleMulAVX512(out, x, w *float32, n int, r float32)

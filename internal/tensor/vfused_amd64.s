@@ -1,0 +1,475 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX-512 kernels of vfused.go. Every routine walks whole vectors of 16
+// floats and finishes with one masked vector for the tail (masked loads do
+// not fault on the lanes they skip). The exp is vmath_amd64.s's, step for
+// step, with the same constants (vfc<> repeats vmc<>).
+
+DATA vfc<>+0(SB)/4, $0x42b18000  // hi clamp 88.75
+DATA vfc<>+4(SB)/4, $0xc2d00000  // lo clamp -104
+DATA vfc<>+8(SB)/4, $0x3fb8aa3b  // log2(e)
+DATA vfc<>+12(SB)/4, $0xbf318000 // -0.693359375 (−ln2 high part)
+DATA vfc<>+16(SB)/4, $0x395e8083 // +2.12194440e-4 (−ln2 low part)
+DATA vfc<>+20(SB)/4, $0x39506967 // p0
+DATA vfc<>+24(SB)/4, $0x3ab743ce // p1
+DATA vfc<>+28(SB)/4, $0x3c088908 // p2
+DATA vfc<>+32(SB)/4, $0x3d2aa9c1 // p3
+DATA vfc<>+36(SB)/4, $0x3e2aaaaa // p4
+DATA vfc<>+40(SB)/4, $0x3f000000 // p5
+DATA vfc<>+44(SB)/4, $0x3f800000 // 1
+DATA vfc<>+48(SB)/4, $0x80000000 // sign bit
+DATA vfc<>+52(SB)/4, $0xff800000 // -Inf
+DATA vfc<>+56(SB)/4, $16         // lane count (int32)
+GLOBL vfc<>(SB), RODATA|NOPTR, $60
+
+DATA vfiota<>+0(SB)/8, $0x0000000100000000
+DATA vfiota<>+8(SB)/8, $0x0000000300000002
+DATA vfiota<>+16(SB)/8, $0x0000000500000004
+DATA vfiota<>+24(SB)/8, $0x0000000700000006
+DATA vfiota<>+32(SB)/8, $0x0000000900000008
+DATA vfiota<>+40(SB)/8, $0x0000000b0000000a
+DATA vfiota<>+48(SB)/8, $0x0000000d0000000c
+DATA vfiota<>+56(SB)/8, $0x0000000f0000000e
+GLOBL vfiota<>(SB), RODATA|NOPTR, $64
+
+// EXPCONSTS loads the exp constants into Z16–Z27.
+#define EXPCONSTS \
+	VBROADCASTSS vfc<>+0(SB), Z16; \
+	VBROADCASTSS vfc<>+4(SB), Z17; \
+	VBROADCASTSS vfc<>+8(SB), Z18; \
+	VBROADCASTSS vfc<>+12(SB), Z19; \
+	VBROADCASTSS vfc<>+16(SB), Z20; \
+	VBROADCASTSS vfc<>+20(SB), Z21; \
+	VBROADCASTSS vfc<>+24(SB), Z22; \
+	VBROADCASTSS vfc<>+28(SB), Z23; \
+	VBROADCASTSS vfc<>+32(SB), Z24; \
+	VBROADCASTSS vfc<>+36(SB), Z25; \
+	VBROADCASTSS vfc<>+40(SB), Z26; \
+	VBROADCASTSS vfc<>+44(SB), Z27
+
+// EXP16 sets Z3 = e^Z1 (Z1 clobbered; Z2, Z4 scratch), as vmathAVX512.
+#define EXP16 \
+	VMINPS Z1, Z16, Z1; \
+	VMAXPS Z1, Z17, Z1; \
+	VMULPS Z18, Z1, Z2; \
+	VRNDSCALEPS $0, Z2, Z2; \
+	VFMADD231PS Z19, Z2, Z1; \
+	VFMADD231PS Z20, Z2, Z1; \
+	VMOVAPS Z21, Z3; \
+	VFMADD213PS Z22, Z1, Z3; \
+	VFMADD213PS Z23, Z1, Z3; \
+	VFMADD213PS Z24, Z1, Z3; \
+	VFMADD213PS Z25, Z1, Z3; \
+	VFMADD213PS Z26, Z1, Z3; \
+	VMULPS Z1, Z1, Z4; \
+	VFMADD213PS Z1, Z4, Z3; \
+	VADDPS Z27, Z3, Z3; \
+	VSCALEFPS Z2, Z3, Z3
+
+// TAILMASK sets K2 to the low CX bits (0 < CX < 16); clobbers AX.
+#define TAILMASK \
+	MOVQ $1, AX; \
+	SHLQ CX, AX; \
+	DECQ AX; \
+	KMOVW AX, K2
+
+// ACC16 adds the 16 floats of Z3, widened, to the float64 lanes Z10
+// (elements 0–7) and Z11 (8–15); Z4, Z5 scratch.
+#define ACC16 \
+	VCVTPS2PD Y3, Z4; \
+	VADDPD Z4, Z10, Z10; \
+	VEXTRACTF32X8 $1, Z3, Y5; \
+	VCVTPS2PD Y5, Z5; \
+	VADDPD Z5, Z11, Z11
+
+// REDUCE16 sums the lanes of Z10, Z11 pairwise (j + j+8, j + j+4,
+// j + j+2, j + j+1) into X10.
+#define REDUCE16 \
+	VADDPD Z11, Z10, Z10; \
+	VEXTRACTF64X4 $1, Z10, Y11; \
+	VADDPD Y11, Y10, Y10; \
+	VEXTRACTF128 $1, Y10, X11; \
+	VADDPD X11, X10, X10; \
+	VPERMILPD $1, X10, X11; \
+	VADDSD X11, X10, X10
+
+// func dropoutScaleAVX512(out, x *float32, mask *uint64, n int, scale float32)
+TEXT ·dropoutScaleAVX512(SB), NOSPLIT, $0-36
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ mask+16(FP), BX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS scale+32(FP), Z7
+
+dsloop:
+	CMPQ CX, $16
+	JLT dstail
+	KMOVW (BX), K1
+	VMOVAPS.Z Z7, K1, Z1 // scale where kept, 0 where dropped
+	VMULPS (SI), Z1, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	ADDQ $2, BX
+	SUBQ $16, CX
+	JMP dsloop
+
+dstail:
+	TESTQ CX, CX
+	JEQ dsdone
+	TAILMASK
+	KMOVW (BX), K1
+	VMOVAPS.Z Z7, K1, Z1
+	VMOVUPS.Z (SI), K2, Z0
+	VMULPS Z0, Z1, Z0
+	VMOVUPS Z0, K2, (DI)
+
+dsdone:
+	VZEROUPPER
+	RET
+
+// func dropoutScaleAddAVX512(dx, d *float32, mask *uint64, n int, scale float32)
+TEXT ·dropoutScaleAddAVX512(SB), NOSPLIT, $0-36
+	MOVQ dx+0(FP), DI
+	MOVQ d+8(FP), SI
+	MOVQ mask+16(FP), BX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS scale+32(FP), Z7
+
+daloop:
+	CMPQ CX, $16
+	JLT datail
+	KMOVW (BX), K1
+	VMOVAPS.Z Z7, K1, Z1
+	VMULPS (SI), Z1, Z1
+	VADDPS (DI), Z1, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	ADDQ $2, BX
+	SUBQ $16, CX
+	JMP daloop
+
+datail:
+	TESTQ CX, CX
+	JEQ dadone
+	TAILMASK
+	KMOVW (BX), K1
+	VMOVAPS.Z Z7, K1, Z1
+	VMOVUPS.Z (SI), K2, Z0
+	VMULPS Z0, Z1, Z1
+	VMOVUPS.Z (DI), K2, Z0
+	VADDPS Z0, Z1, Z0
+	VMOVUPS Z0, K2, (DI)
+
+dadone:
+	VZEROUPPER
+	RET
+
+// func expSubSumAVX512(x *float32, n int, m float32) float64
+TEXT ·expSubSumAVX512(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS m+16(FP), Z8
+	EXPCONSTS
+	VXORPD Z10, Z10, Z10
+	VXORPD Z11, Z11, Z11
+
+esloop:
+	CMPQ CX, $16
+	JLT estail
+	VMOVUPS (SI), Z1
+	VSUBPS Z8, Z1, Z1
+	EXP16
+	VMOVUPS Z3, (SI)
+	ACC16
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JMP esloop
+
+estail:
+	TESTQ CX, CX
+	JEQ esdone
+	TAILMASK
+	VMOVUPS.Z (SI), K2, Z1
+	VSUBPS Z8, Z1, Z1
+	EXP16
+	VMOVAPS.Z Z3, K2, Z3 // skipped lanes add 0
+	VMOVUPS Z3, K2, (SI)
+	ACC16
+
+esdone:
+	REDUCE16
+	VMOVSD X10, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func expSubGradAVX512(p, dp *float32, n int, l, c float32)
+TEXT ·expSubGradAVX512(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ dp+8(FP), DI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS l+24(FP), Z8
+	VBROADCASTSS c+28(FP), Z9
+	EXPCONSTS
+
+egloop:
+	CMPQ CX, $16
+	JLT egtail
+	VMOVUPS (SI), Z1
+	VSUBPS Z8, Z1, Z1
+	EXP16
+	VMOVUPS Z3, (SI)
+	VMOVUPS (DI), Z6
+	VSUBPS Z9, Z6, Z6
+	VMULPS Z6, Z3, Z6
+	VMOVUPS Z6, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP egloop
+
+egtail:
+	TESTQ CX, CX
+	JEQ egdone
+	TAILMASK
+	VMOVUPS.Z (SI), K2, Z1
+	VSUBPS Z8, Z1, Z1
+	EXP16
+	VMOVUPS Z3, K2, (SI)
+	VMOVUPS.Z (DI), K2, Z6
+	VSUBPS Z9, Z6, Z6
+	VMULPS Z6, Z3, Z6
+	VMOVUPS Z6, K2, (DI)
+
+egdone:
+	VZEROUPPER
+	RET
+
+// func maxIndexAVX512(x *float32, n int, lanes *[16]float32, idx *[16]int32)
+TEXT ·maxIndexAVX512(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ lanes+16(FP), DI
+	MOVQ idx+24(FP), DX
+	VBROADCASTSS vfc<>+52(SB), Z7 // -Inf
+	VPBROADCASTD vfc<>+56(SB), Z6 // 16
+	VMOVAPS Z7, Z0                // lane maxima
+	VMOVDQU32 vfiota<>(SB), Z2    // indices of the current vector
+	VPXORD Z3, Z3, Z3             // indices of the lane maxima
+
+mxloop:
+	CMPQ CX, $16
+	JLT mxtail
+	VMOVUPS (SI), Z1
+	VCMPPS $0x1e, Z0, Z1, K1 // x > max (ordered: NaN never)
+	VMOVAPS Z1, K1, Z0
+	VMOVDQA32 Z2, K1, Z3
+	VPADDD Z6, Z2, Z2
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JMP mxloop
+
+mxtail:
+	TESTQ CX, CX
+	JEQ mxdone
+	TAILMASK
+	VMOVAPS Z7, Z1
+	VMOVUPS (SI), K2, Z1 // skipped lanes stay −Inf
+	VCMPPS $0x1e, Z0, Z1, K1
+	VMOVAPS Z1, K1, Z0
+	VMOVDQA32 Z2, K1, Z3
+
+mxdone:
+	VMOVUPS Z0, (DI)
+	VMOVDQU32 Z3, (DX)
+	VZEROUPPER
+	RET
+
+// func swigluAVX512(out, sig, gate, up *float32, n int)
+TEXT ·swigluAVX512(SB), NOSPLIT, $0-40
+	MOVQ out+0(FP), DI
+	MOVQ sig+8(FP), R8
+	MOVQ gate+16(FP), SI
+	MOVQ up+24(FP), R9
+	MOVQ n+32(FP), CX
+	EXPCONSTS
+	VBROADCASTSS vfc<>+48(SB), Z28
+	VXORPS Z29, Z29, Z29
+
+swloop:
+	CMPQ CX, $16
+	JLT swtail
+	VMOVUPS (SI), Z0
+	VMOVUPS (R9), Z9
+	VORPS Z28, Z0, Z1 // t = −|g|
+	EXP16
+	// σ(g) = (g < 0 ? e : 1) / (1 + e)
+	VADDPS Z27, Z3, Z5
+	VCMPPS $1, Z29, Z0, K1
+	VMOVAPS Z27, Z6
+	VMOVAPS Z3, K1, Z6
+	VDIVPS Z5, Z6, Z3
+	VMOVUPS Z3, (R8)
+	VMULPS Z3, Z0, Z6 // g·σ
+	VMULPS Z9, Z6, Z6 // ·u
+	VMOVUPS Z6, (DI)
+	ADDQ $64, SI
+	ADDQ $64, R9
+	ADDQ $64, R8
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP swloop
+
+swtail:
+	TESTQ CX, CX
+	JEQ swdone
+	TAILMASK
+	VMOVUPS.Z (SI), K2, Z0
+	VMOVUPS.Z (R9), K2, Z9
+	VORPS Z28, Z0, Z1
+	EXP16
+	VADDPS Z27, Z3, Z5
+	VCMPPS $1, Z29, Z0, K1
+	VMOVAPS Z27, Z6
+	VMOVAPS Z3, K1, Z6
+	VDIVPS Z5, Z6, Z3
+	VMOVUPS Z3, K2, (R8)
+	VMULPS Z3, Z0, Z6
+	VMULPS Z9, Z6, Z6
+	VMOVUPS Z6, K2, (DI)
+
+swdone:
+	VZEROUPPER
+	RET
+
+// func swigluGradAVX512(dg, du, dout, gate, up, sig *float32, n int)
+TEXT ·swigluGradAVX512(SB), NOSPLIT, $0-56
+	MOVQ dg+0(FP), DI
+	MOVQ du+8(FP), R8
+	MOVQ dout+16(FP), SI
+	MOVQ gate+24(FP), R9
+	MOVQ up+32(FP), R10
+	MOVQ sig+40(FP), R11
+	MOVQ n+48(FP), CX
+	VBROADCASTSS vfc<>+44(SB), Z27 // 1
+
+sgloop:
+	CMPQ CX, $16
+	JLT sgtail
+	VMOVUPS (SI), Z0  // dout
+	VMOVUPS (R9), Z1  // g
+	VMOVUPS (R10), Z2 // u
+	VMOVUPS (R11), Z3 // s
+	VMULPS Z1, Z0, Z4 // dout·g
+	VMULPS Z3, Z4, Z4 // ·s
+	VMOVUPS Z4, (R8)
+	VSUBPS Z3, Z27, Z5 // 1 − s
+	VMULPS Z5, Z1, Z5  // g·(1 − s)
+	VADDPS Z5, Z27, Z5 // 1 + g·(1 − s)
+	VMULPS Z2, Z0, Z6  // dout·u
+	VMULPS Z3, Z6, Z6  // ·s
+	VMULPS Z5, Z6, Z6
+	VMOVUPS Z6, (DI)
+	ADDQ $64, SI
+	ADDQ $64, R9
+	ADDQ $64, R10
+	ADDQ $64, R11
+	ADDQ $64, R8
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP sgloop
+
+sgtail:
+	TESTQ CX, CX
+	JEQ sgdone
+	TAILMASK
+	VMOVUPS.Z (SI), K2, Z0
+	VMOVUPS.Z (R9), K2, Z1
+	VMOVUPS.Z (R10), K2, Z2
+	VMOVUPS.Z (R11), K2, Z3
+	VMULPS Z1, Z0, Z4
+	VMULPS Z3, Z4, Z4
+	VMOVUPS Z4, K2, (R8)
+	VSUBPS Z3, Z27, Z5
+	VMULPS Z5, Z1, Z5
+	VADDPS Z5, Z27, Z5
+	VMULPS Z2, Z0, Z6
+	VMULPS Z3, Z6, Z6
+	VMULPS Z5, Z6, Z6
+	VMOVUPS Z6, K2, (DI)
+
+sgdone:
+	VZEROUPPER
+	RET
+
+// func sumSquaresAVX512(x *float32, n int) float64
+TEXT ·sumSquaresAVX512(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VXORPD Z10, Z10, Z10
+	VXORPD Z11, Z11, Z11
+
+ssloop:
+	CMPQ CX, $16
+	JLT sstail
+	VCVTPS2PD (SI), Z4
+	VFMADD231PD Z4, Z4, Z10 // exact square, one rounding: as mul then add
+	VCVTPS2PD 32(SI), Z5
+	VFMADD231PD Z5, Z5, Z11
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JMP ssloop
+
+sstail:
+	TESTQ CX, CX
+	JEQ ssdone
+	TAILMASK
+	VMOVUPS.Z (SI), K2, Z3
+	VCVTPS2PD Y3, Z4
+	VFMADD231PD Z4, Z4, Z10
+	VEXTRACTF32X8 $1, Z3, Y5
+	VCVTPS2PD Y5, Z5
+	VFMADD231PD Z5, Z5, Z11
+
+ssdone:
+	REDUCE16
+	VMOVSD X10, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func scaleMulAVX512(out, x, w *float32, n int, r float32)
+TEXT ·scaleMulAVX512(SB), NOSPLIT, $0-36
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ w+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS r+32(FP), Z7
+
+smloop:
+	CMPQ CX, $16
+	JLT smtail
+	VMULPS (SI), Z7, Z0
+	VMULPS (DX), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP smloop
+
+smtail:
+	TESTQ CX, CX
+	JEQ smdone
+	TAILMASK
+	VMOVUPS.Z (SI), K2, Z0
+	VMOVUPS.Z (DX), K2, Z1
+	VMULPS Z0, Z7, Z0
+	VMULPS Z1, Z0, Z0
+	VMOVUPS Z0, K2, (DI)
+
+smdone:
+	VZEROUPPER
+	RET

@@ -1,0 +1,23 @@
+//go:build !amd64 || purego
+
+package tensor
+
+const fusedAsm = false
+
+func dropoutScaleAVX512(out, x *float32, mask *uint64, n int, scale float32) { panic("unreachable") }
+
+func dropoutScaleAddAVX512(dx, d *float32, mask *uint64, n int, scale float32) { panic("unreachable") }
+
+func expSubSumAVX512(x *float32, n int, m float32) float64 { panic("unreachable") }
+
+func expSubGradAVX512(p, dp *float32, n int, l, c float32) { panic("unreachable") }
+
+func maxIndexAVX512(x *float32, n int, lanes *[16]float32, idx *[16]int32) { panic("unreachable") }
+
+func swigluAVX512(out, sig, gate, up *float32, n int) { panic("unreachable") }
+
+func swigluGradAVX512(dg, du, dout, gate, up, sig *float32, n int) { panic("unreachable") }
+
+func sumSquaresAVX512(x *float32, n int) float64 { panic("unreachable") }
+
+func scaleMulAVX512(out, x, w *float32, n int, r float32) { panic("unreachable") }
