@@ -35,20 +35,26 @@ func ParsePrecision(s string) (Precision, error) {
 	return "", fmt.Errorf("%w: precision %q (want fp32 or bf16)", ErrOptions, s)
 }
 
-// matRef is a weight matrix W [rows, cols] row-major, held either as F
-// (f) or as bfloat16 (h, float32 networks only). Exactly one is set.
+// matRef is a weight matrix W [rows, cols] row-major, held as F (f), as
+// bfloat16 (h, float32 networks only), or packed once for both products
+// (p, float32 networks: see packFrozen). Exactly one is set.
 type matRef[F Float] struct {
 	f []F
 	h []uint16
+	p *tensor.PackedMatrix
 }
 
 // mulNT computes c = alpha·a·Wᵀ + beta·c: a [m, k] (lda), W [n, k], c [m, n] (ldc).
 func (w matRef[F]) mulNT(m, n, k int, alpha F, a []F, lda int, beta F, c []F, ldc int) {
-	if w.h == nil {
+	if w.f != nil {
 		gemm(false, true, m, n, k, alpha, a, lda, w.f, k, beta, c, ldc)
 		return
 	}
 	if m == 0 || n == 0 {
+		return
+	}
+	if w.p != nil {
+		w.p.MulNT(tensor.Default(), m, float32(alpha), as32(a), lda, float32(beta), as32(c), ldc)
 		return
 	}
 	tensor.SgemmBF16(false, true, m, n, k, float32(alpha), as32(a), lda, w.h, k, float32(beta), as32(c), ldc)
@@ -56,11 +62,15 @@ func (w matRef[F]) mulNT(m, n, k int, alpha F, a []F, lda int, beta F, c []F, ld
 
 // mulNN computes c = alpha·a·W + beta·c: a [m, k] (lda), W [k, n], c [m, n] (ldc).
 func (w matRef[F]) mulNN(m, n, k int, alpha F, a []F, lda int, beta F, c []F, ldc int) {
-	if w.h == nil {
+	if w.f != nil {
 		gemm(false, false, m, n, k, alpha, a, lda, w.f, n, beta, c, ldc)
 		return
 	}
 	if m == 0 || n == 0 {
+		return
+	}
+	if w.p != nil {
+		w.p.MulNN(tensor.Default(), m, float32(alpha), as32(a), lda, float32(beta), as32(c), ldc)
 		return
 	}
 	tensor.SgemmBF16(false, false, m, n, k, float32(alpha), as32(a), lda, w.h, n, float32(beta), as32(c), ldc)
@@ -68,11 +78,14 @@ func (w matRef[F]) mulNN(m, n, k int, alpha F, a []F, lda int, beta F, c []F, ld
 
 // rowInto copies row i of W [·, cols] into dst [cols], widened to F.
 func (w matRef[F]) rowInto(dst []F, i, cols int) {
-	if w.h == nil {
+	switch {
+	case w.f != nil:
 		copy(dst, w.f[i*cols:(i+1)*cols])
-		return
+	case w.p != nil:
+		w.p.Row(as32(dst), i)
+	default:
+		tensor.FromBF16Slice(as32(dst), w.h[i*cols:(i+1)*cols])
 	}
-	tensor.FromBF16Slice(as32(dst), w.h[i*cols:(i+1)*cols])
 }
 
 // toBF16 rounds x to bfloat16 in parallel chunks.
@@ -108,4 +121,50 @@ func (n *NetOf[F]) useBF16() error {
 	}
 	n.embed, n.lmHead = nil, nil
 	return nil
+}
+
+// packFrozen packs every frozen weight of a float32 network once as a
+// tensor.PackedMatrix (both product layouts) and drops the network's
+// references to its float32 or bf16 memory: the frozen projections, and
+// the embedding and LM head unless they are trainable or may become so
+// (fp32 Vanilla, which NewFull builds on). Products with packed weights
+// are bit-identical to the unpacked ones; only the repeated packing of W
+// on every product goes.
+func (n *NetOf[F]) packFrozen() {
+	if !is32[F]() {
+		return
+	}
+	cfg := tensor.Default()
+	for l := range n.blocks {
+		for i := range n.blocks[l].lin {
+			ln := &n.blocks[l].lin[i]
+			switch {
+			case ln.dw != nil: // trainable
+			case ln.wh != nil:
+				ln.wp = cfg.PackMatrixBF16(ln.wh, ln.out, ln.in)
+				ln.wh = nil
+			case ln.w != nil:
+				ln.wp = cfg.PackMatrix(as32(ln.w), ln.out, ln.in)
+				ln.w = nil
+			}
+		}
+	}
+	switch {
+	case n.embedH != nil:
+		tied := &n.lmHeadH[0] == &n.embedH[0]
+		n.embedP = cfg.PackMatrixBF16(n.embedH, n.V, n.C)
+		n.lmHeadP = n.embedP
+		if !tied {
+			n.lmHeadP = cfg.PackMatrixBF16(n.lmHeadH, n.V, n.C)
+		}
+		n.embedH, n.lmHeadH = nil, nil
+	case n.opt.Method != Vanilla:
+		tied := &n.lmHead[0] == &n.embed[0]
+		n.embedP = cfg.PackMatrix(as32(n.embed), n.V, n.C)
+		n.lmHeadP = n.embedP
+		if !tied {
+			n.lmHeadP = cfg.PackMatrix(as32(n.lmHead), n.V, n.C)
+		}
+		n.embed, n.lmHead = nil, nil
+	}
 }

@@ -111,19 +111,39 @@ func TestBF16Storage(t *testing.T) {
 	for l, bl := range n.blocks {
 		for i, ln := range bl.lin {
 			frozen := l < n.lowest
-			if frozen && (ln.wh == nil || ln.w != nil) {
-				t.Errorf("layer %d %s: frozen weight not stored as bf16 only", l, linearShort[i])
+			if frozen && (ln.wp == nil || !ln.wp.BF16() || ln.w != nil || ln.wh != nil) {
+				t.Errorf("layer %d %s: frozen weight not stored as packed bf16 only", l, linearShort[i])
 			}
-			if !frozen && (ln.wh != nil || ln.w == nil) {
+			if !frozen && (ln.wh != nil || ln.wp != nil || ln.w == nil) {
 				t.Errorf("layer %d %s: trainable weight not float32", l, linearShort[i])
 			}
 		}
 	}
-	if n.embedH == nil || n.embed != nil || &n.lmHeadH[0] != &n.embedH[0] {
-		t.Error("tied embedding and LM head not stored once as bf16")
+	if n.embedP == nil || !n.embedP.BF16() || n.embed != nil || n.embedH != nil || n.lmHeadP != n.embedP {
+		t.Error("tied embedding and LM head not stored once as packed bf16")
 	}
-	if got, want := n.embedH[5], tensor.ToBF16(w.Embed[5]); got != want {
+	row := make([]float32, n.C)
+	n.embedP.Row(row, 0)
+	if got, want := tensor.ToBF16(row[5]), tensor.ToBF16(w.Embed[5]); got != want {
 		t.Errorf("embedding value %#x, want %#x", got, want)
+	}
+	// fp32: frozen projections, embedding and LM head packed, except the
+	// Vanilla embedding (NewFull trains it).
+	for _, m := range []Method{LoRA, Vanilla} {
+		n, err := New(cfg, w, Options{Method: m, LoRARank: 2, LoRAAlpha: 4, NumLastLayers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for l, bl := range n.blocks {
+			for i, ln := range bl.lin {
+				if frozen := ln.dw == nil; frozen != (ln.wp != nil) || frozen == (ln.w != nil) || ln.wp != nil && ln.wp.BF16() {
+					t.Errorf("%s layer %d %s: frozen %v, packed %v, float32 %v", m, l, linearShort[i], frozen, ln.wp != nil, ln.w != nil)
+				}
+			}
+		}
+		if packed := n.embedP != nil; packed != (m != Vanilla) || packed == (n.embed != nil) {
+			t.Errorf("%s: embedding packed %v, float32 %v", m, packed, n.embed != nil)
+		}
 	}
 	if _, err := NewOf[float64](cfg, w, Options{Method: TFew, Precision: BF16}); !errors.Is(err, ErrOptions) {
 		t.Errorf("float64 bf16 network: error %v, want ErrOptions", err)

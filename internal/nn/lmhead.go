@@ -56,17 +56,12 @@ func lmHeadCrossEntropy[F Float](dx, x []F, w matRef[F], targets []int32, M, C, 
 		// row saves a pass over the logits.
 		w.mulNN(n, C, V, 1, logits, V, 0, dx[i0*C:], C)
 		parallelChunks(n, rowChunk(C), func(r0, r1 int) {
+			wt := make([]F, C)
 			for r := r0; r < r1; r++ {
 				d := dx[(i0+r)*C : (i0+r+1)*C]
-				t := int(targets[i0+r])
+				w.rowInto(wt, int(targets[i0+r]), C)
 				inv := scale / F(rowSum[r])
-				if w.h != nil {
-					for j, h := range w.h[t*C:][:C] {
-						d[j] = d[j]*inv - scale*F(tensor.FromBF16(h))
-					}
-					continue
-				}
-				for j, v := range w.f[t*C:][:C] {
+				for j, v := range wt {
 					d[j] = d[j]*inv - scale*v
 				}
 			}
@@ -78,12 +73,7 @@ func lmHeadCrossEntropy[F Float](dx, x []F, w matRef[F], targets []int32, M, C, 
 // crossEntropyExpRow returns −log softmax(l)[tgt], Σ e^(l − max(l)) and
 // whether tgt is l's first arg-max; it overwrites l with e^(l − max(l)).
 func crossEntropyExpRow[F Float](l []F, tgt int) (float64, float64, bool) {
-	m, arg := l[0], 0
-	for j, v := range l {
-		if v > m {
-			m, arg = v, j
-		}
-	}
+	m, arg := rowMaxIndex(l)
 	lt := l[tgt]
 	sum := expSub(l, m)
 	return float64(m) + math.Log(sum) - float64(lt), sum, arg == tgt
@@ -102,4 +92,20 @@ func softmaxCrossEntropyRow[F Float](l []F, tgt int, grad bool, scale F) (float6
 		l[tgt] -= scale
 	}
 	return loss, hit
+}
+
+// rowMaxIndex returns the largest element of l and its first index
+// (tensor.MaxIndex for float32).
+func rowMaxIndex[F Float](l []F) (F, int) {
+	if is32[F]() {
+		m, arg := tensor.MaxIndex(as32(l))
+		return F(m), arg
+	}
+	m, arg := l[0], 0
+	for j, v := range l {
+		if v > m {
+			m, arg = v, j
+		}
+	}
+	return m, arg
 }

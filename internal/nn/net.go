@@ -15,6 +15,7 @@ import (
 	"slices"
 
 	"github.com/gantryml/gantry/internal/model"
+	"github.com/gantryml/gantry/internal/tensor"
 )
 
 // Method is a fine-tuning method.
@@ -104,7 +105,8 @@ var linearShort = [numLinear]string{"q_proj", "k_proj", "v_proj", "o_proj", "gat
 // adaptedLinear is one projection with whatever the method attaches to it.
 type adaptedLinear[F Float] struct {
 	w, b    []F
-	wh      []uint16 // bf16 copy of a frozen w (then w is nil)
+	wh      []uint16             // bf16 copy of a frozen w (then w is nil)
+	wp      *tensor.PackedMatrix // a frozen w or wh packed once (then both are nil)
 	in, out int
 	dw, db  []F         // vanilla gradients; nil when frozen
 	loraA   *ParamOf[F] // [r, in]
@@ -138,7 +140,8 @@ type NetOf[F Float] struct {
 	r                    int
 	loraScale            F
 	embed, norm, lmHead  []F
-	embedH, lmHeadH      []uint16 // BF16: the frozen embedding and LM head (then embed and lmHead are nil)
+	embedH, lmHeadH      []uint16             // BF16: the frozen embedding and LM head (then embed and lmHead are nil)
+	embedP, lmHeadP      *tensor.PackedMatrix // the frozen embedding and LM head packed once (then the above are nil)
 	dNorm                []F
 	blocks               []block[F]
 	params               []*ParamOf[F]
@@ -276,6 +279,7 @@ func NewOf[F Float](cfg *model.Config, w *model.Weights, opt Options) (*NetOf[F]
 	default:
 		return nil, fmt.Errorf("%w: precision %q (want fp32 or bf16)", ErrOptions, opt.Precision)
 	}
+	n.packFrozen()
 	return n, nil
 }
 
@@ -624,10 +628,10 @@ func (n *NetOf[F]) linearBackward(l, i int, dx, dy, x []F, a *acts[F]) {
 }
 
 // weight returns the projection's weight as stored.
-func (ln *adaptedLinear[F]) weight() matRef[F] { return matRef[F]{f: ln.w, h: ln.wh} }
+func (ln *adaptedLinear[F]) weight() matRef[F] { return matRef[F]{f: ln.w, h: ln.wh, p: ln.wp} }
 
 // head returns the LM head as stored.
-func (n *NetOf[F]) head() matRef[F] { return matRef[F]{f: n.lmHead, h: n.lmHeadH} }
+func (n *NetOf[F]) head() matRef[F] { return matRef[F]{f: n.lmHead, h: n.lmHeadH, p: n.lmHeadP} }
 
 // layerForward runs block l on a.hIn and writes the block output to hOut
 // (which may alias a.hIn), saving activations in a.
@@ -705,10 +709,10 @@ func (n *NetOf[F]) forward(ctx context.Context, b *Batch, train bool) error {
 		}
 		return &n.tmp
 	}
-	if n.embedH != nil {
+	if n.embed == nil {
 		h := actsFor(0).hIn
 		for i, t := range b.Tokens {
-			matRef[F]{h: n.embedH}.rowInto(h[i*n.C:(i+1)*n.C], int(t), n.C)
+			matRef[F]{h: n.embedH, p: n.embedP}.rowInto(h[i*n.C:(i+1)*n.C], int(t), n.C)
 		}
 	} else {
 		EmbeddingForward(actsFor(0).hIn, b.Tokens, n.embed, N, n.C)
