@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/gantryml/gantry/internal/tensor"
 )
 
 // attnBlock is the number of query rows handled per tile. A tile needs a
@@ -146,6 +148,7 @@ func AttentionForward[F Float](out, lse, q, k, v []F, s AttentionShape, scratch 
 		h0 := kvh * g
 		L := s.length(b)
 		P, _, Qs, Os, _ := attnWork(scratch, w, s)
+		inv := make([]F, g*attnBlock) // each row's 1/Σ, applied to its output row
 		for i0 := 0; i0 < L; i0 += attnBlock {
 			i1 := min(i0+attnBlock, L)
 			k0 := s.keyStart(i0) // keys k0..i1−1 cover every row of the tile
@@ -161,20 +164,19 @@ func AttentionForward[F Float](out, lse, q, k, v []F, s AttentionShape, scratch 
 				t := i0 + r
 				p := P[row*n : (row+1)*n]
 				lo, hi := s.keyStart(t)-k0, t-k0+1 // the row's keys, within the tile
-				m := p[lo]
-				for _, x := range p[lo:hi] {
-					m = max(m, x)
-				}
+				m := rowMax(p[lo:hi])
 				sum := expSub(p[lo:hi], m)
-				inv := F(1 / sum)
-				for j := lo; j < hi; j++ {
-					p[j] *= inv
-				}
+				inv[row] = F(1 / sum)
 				clear(p[:lo])
 				clear(p[hi:])
 				lse[(b*H+h0+hh)*T+t] = m + F(math.Log(sum))
 			}
+			// Os = P·V with P unnormalised, then each row times its 1/Σ: D
+			// multiplies per row instead of n.
 			gemm1(false, false, M, D, n, 1, P, n, v[ko:], KVD, 0, Os, D)
+			for row := 0; row < M; row++ {
+				scaleRow(Os[row*D:(row+1)*D], inv[row])
+			}
 			scatterHeads(out, Os, qo, rows, g, h0, HD, D)
 		}
 		for h := h0; h < h0+g; h++ {
@@ -223,16 +225,9 @@ func AttentionBackward[F Float](dq, dk, dv, dout, q, k, v, out, lse []F, s Atten
 				p, dp := P[row*n:(row+1)*n], dP[row*n:(row+1)*n]
 				lo, hi := s.keyStart(t)-k0, t-k0+1
 				l := lse[(b*H+h0+hh)*T+t]
-				var dsum F
 				oo := qo + r*HD + (h0+hh)*D
-				o, do := out[oo:oo+D], dout[oo:oo+D]
-				for j := range o {
-					dsum += o[j] * do[j]
-				}
-				expSub(p[lo:hi], l)
-				for j := lo; j < hi; j++ {
-					dp[j] = p[j] * (dp[j] - dsum)
-				}
+				dsum := dot(out[oo:oo+D], dout[oo:oo+D])
+				expSubGrad(p[lo:hi], dp[lo:hi], l, dsum)
 				clear(p[:lo])
 				clear(p[hi:])
 				clear(dp[:lo])
@@ -250,4 +245,53 @@ func AttentionBackward[F Float](dq, dk, dv, dout, q, k, v, out, lse []F, s Atten
 			}
 		}
 	})
+}
+
+// rowMax returns the largest element of x (len(x) ≥ 1).
+func rowMax[F Float](x []F) F {
+	if is32[F]() {
+		m, _ := tensor.MaxIndex(as32(x))
+		return F(m)
+	}
+	m := x[0]
+	for _, v := range x {
+		m = max(m, v)
+	}
+	return m
+}
+
+// scaleRow sets x[i] *= a.
+func scaleRow[F Float](x []F, a F) {
+	if is32[F]() {
+		tensor.Scale(float32(a), as32(x))
+		return
+	}
+	for i := range x {
+		x[i] *= a
+	}
+}
+
+// dot returns Σ x[i]·y[i] (tensor.Dot's order for float32, index order for
+// float64).
+func dot[F Float](x, y []F) F {
+	if is32[F]() {
+		return F(tensor.Dot(as32(x), as32(y)))
+	}
+	var s F
+	for i, v := range x {
+		s += v * y[i]
+	}
+	return s
+}
+
+// expSubGrad sets p[i] = e^(p[i] − l) and dp[i] = p[i]·(dp[i] − c).
+func expSubGrad[F Float](p, dp []F, l, c F) {
+	if is32[F]() {
+		tensor.ExpSubGrad(as32(p), as32(dp), float32(l), float32(c))
+		return
+	}
+	expSub(p, l)
+	for j := range p {
+		dp[j] = p[j] * (dp[j] - c)
+	}
 }

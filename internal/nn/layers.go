@@ -101,16 +101,34 @@ func RMSNormForward[F Float](out, rstd, x, w []F, N, C int, eps float64) {
 func rmsNormRows[F Float](out, rstd, x, w []F, i0, i1, C int, eps float64) {
 	for i := i0; i < i1; i++ {
 		xi := x[i*C : (i+1)*C]
-		var ss float64
-		for _, v := range xi {
-			ss += float64(v) * float64(v)
-		}
+		ss := sumSquares(xi)
 		r := F(1 / math.Sqrt(ss/float64(C)+eps))
 		rstd[i] = r
-		oi := out[i*C : (i+1)*C]
-		for j, v := range xi {
-			oi[j] = v * r * w[j]
-		}
+		scaleMul(out[i*C:(i+1)*C], xi, r, w)
+	}
+}
+
+// sumSquares returns Σ x[i]² in float64 (tensor.SumSquares' order for
+// float32).
+func sumSquares[F Float](x []F) float64 {
+	if is32[F]() {
+		return tensor.SumSquares(as32(x))
+	}
+	var ss float64
+	for _, v := range x {
+		ss += float64(v) * float64(v)
+	}
+	return ss
+}
+
+// scaleMul sets out[j] = x[j]·r·w[j] (multiplied left to right).
+func scaleMul[F Float](out, x []F, r F, w []F) {
+	if is32[F]() {
+		tensor.ScaleMul(as32(out), as32(x), float32(r), as32(w))
+		return
+	}
+	for j, v := range x {
+		out[j] = v * r * w[j]
 	}
 }
 
@@ -120,11 +138,7 @@ func rmsNormRows[F Float](out, rstd, x, w []F, i0, i1, C int, eps float64) {
 func RMSNormRecompute[F Float](out, rstd, x, w []F, N, C int) {
 	parallelChunks(N, rowChunk(C), func(i0, i1 int) {
 		for i := i0; i < i1; i++ {
-			r := rstd[i]
-			xi, oi := x[i*C:(i+1)*C], out[i*C:(i+1)*C]
-			for j, v := range xi {
-				oi[j] = v * r * w[j]
-			}
+			scaleMul(out[i*C:(i+1)*C], x[i*C:(i+1)*C], rstd[i], w)
 		}
 	})
 }
@@ -288,6 +302,10 @@ func DropoutMask(mask []uint64, n int, p float64, key uint64) {
 func DropoutForward[F Float](out, x []F, mask []uint64, p float64) {
 	tbl := [2]F{0, F(1 / (1 - p))}
 	parallelChunks(len(x), 1<<14, func(i0, i1 int) {
+		if is32[F]() { // i0 is a multiple of 64: mask word i0/64 onwards
+			tensor.DropoutScale(as32(out[i0:i1]), as32(x[i0:i1]), mask[i0>>6:], float32(tbl[1]))
+			return
+		}
 		// i0 is a multiple of 64: walk whole mask words.
 		for w := i0 >> 6; w<<6 < i1; w++ {
 			m, base := mask[w], w<<6
@@ -304,6 +322,10 @@ func DropoutForward[F Float](out, x []F, mask []uint64, p float64) {
 func DropoutBackward[F Float](dx, dout []F, mask []uint64, p float64) {
 	tbl := [2]F{0, F(1 / (1 - p))}
 	parallelChunks(len(dout), 1<<14, func(i0, i1 int) {
+		if is32[F]() {
+			tensor.DropoutScaleAdd(as32(dx[i0:i1]), as32(dout[i0:i1]), mask[i0>>6:], float32(tbl[1]))
+			return
+		}
 		for w := i0 >> 6; w<<6 < i1; w++ {
 			m, base := mask[w], w<<6
 			ds, dxs := dout[base:min(base+64, i1)], dx[base:min(base+64, i1)]
@@ -393,6 +415,10 @@ func RoPEBackward[F Float](dx, cos, sin []F, N, T, heads, D int) {
 // σ(g) in sig for the backward. g, u, out, sig [n] (sig is required).
 func SwiGLUForward[F Float](out, sig, g, u []F) {
 	parallelChunks(len(g), 1<<14, func(i0, i1 int) {
+		if is32[F]() {
+			tensor.SwiGLU(as32(out[i0:i1]), as32(sig[i0:i1]), as32(g[i0:i1]), as32(u[i0:i1]))
+			return
+		}
 		sigmoidSlice(sig[i0:i1], g[i0:i1])
 		for i := i0; i < i1; i++ {
 			out[i] = g[i] * sig[i] * u[i]
@@ -405,6 +431,10 @@ func SwiGLUForward[F Float](out, sig, g, u []F) {
 // dg, du, dout, g, u, sig [n]; dg may alias sig.
 func SwiGLUBackward[F Float](dg, du, dout, g, u, sig []F) {
 	parallelChunks(len(g), 1<<14, func(i0, i1 int) {
+		if is32[F]() {
+			tensor.SwiGLUGrad(as32(dg[i0:i1]), as32(du[i0:i1]), as32(dout[i0:i1]), as32(g[i0:i1]), as32(u[i0:i1]), as32(sig[i0:i1]))
+			return
+		}
 		for i := i0; i < i1; i++ {
 			gv, s := g[i], sig[i]
 			uv, d := u[i], dout[i]
@@ -435,24 +465,15 @@ func as32[F Float](x []F) []float32 {
 	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(x))), len(x))
 }
 
-// expSub sets x[i] = e^(x[i] − m) and returns Σ x[i] summed in float64 in
-// index order.
+// expSub sets x[i] = e^(x[i] − m) and returns Σ x[i] summed in float64:
+// for float32 in one pass (tensor.ExpSubSum: each element a pure function
+// of x[i] and m, the sum in an order fixed by the length, so results do not
+// depend on the row's position or the thread), for float64 in index order.
 func expSub[F Float](x []F, m F) float64 {
-	var s float64
 	if is32[F]() {
-		// Three passes over a row that stays in cache: subtract, the
-		// vectorised exp (a pure function of each element, so results do
-		// not depend on the row's position or the thread), sum in order.
-		x32, m32 := as32(x), float32(m)
-		for i := range x32 {
-			x32[i] -= m32
-		}
-		tensor.ExpInPlace(x32)
-		for _, e := range x32 {
-			s += float64(e)
-		}
-		return s
+		return tensor.ExpSubSum(as32(x), float32(m))
 	}
+	var s float64
 	for i, v := range x {
 		e := math.Exp(float64(v - m))
 		x[i] = F(e)

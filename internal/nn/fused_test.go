@@ -1,0 +1,158 @@
+package nn
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gantryml/gantry/internal/tensor"
+)
+
+// The float32 layer functions run the fused kernels of tensor; these tests
+// hold them to the scalar code they replaced, bit for bit where the order
+// of operations is unchanged (dropout, SwiGLU, RMSNorm's output).
+
+func randF32(rng *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	return x
+}
+
+func sameF32(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s: [%d] = %v, want %v", what, i, got[i], want[i])
+		}
+	}
+}
+
+func TestDropoutBitIdentical(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const p = 0.1
+	// Several parallel chunks (1<<14) and a tail that is not a multiple of 64.
+	for _, n := range []int{1, 63, 64, 65, 1000, 3<<14 + 77} {
+		x, dx0 := randF32(rng, n), randF32(rng, n)
+		mask := make([]uint64, (n+63)/64)
+		DropoutMask(mask, n, p, 99)
+		// The scalar code of DropoutForward/DropoutBackward before the
+		// kernels, element by element.
+		tbl := [2]float32{0, float32(1 / (1 - p))}
+		wantY, wantDx := make([]float32, n), append([]float32(nil), dx0...)
+		for i := range x {
+			b := mask[i/64] >> (i % 64) & 1
+			wantY[i] = x[i] * tbl[b]
+			wantDx[i] += float32(x[i] * tbl[b])
+		}
+		y := make([]float32, n)
+		DropoutForward(y, x, mask, p)
+		sameF32(t, "DropoutForward", y, wantY)
+		DropoutBackward(dx0, x, mask, p)
+		sameF32(t, "DropoutBackward", dx0, wantDx)
+		DropoutForward(x, x, mask, p) // in place
+		sameF32(t, "DropoutForward in place", x, wantY)
+	}
+}
+
+// TestDropoutMaskGolden pins the mask: checkpoints replay it, so it must
+// never change.
+func TestDropoutMaskGolden(t *testing.T) {
+	mask := make([]uint64, 3)
+	DropoutMask(mask, 150, 0.1, 0x1234)
+	want := dropoutMaskScalar(150, 0.1, 0x1234)
+	for i := range want {
+		if mask[i] != want[i] {
+			t.Fatalf("word %d = %#x, want %#x", i, mask[i], want[i])
+		}
+	}
+}
+
+// dropoutMaskScalar is DropoutMask's definition bit by bit: word w's
+// wyrand stream seeded by splitmix64(key + w·φ), each 64-bit draw giving
+// four 15-bit lanes compared with round(p·32768).
+func dropoutMaskScalar(n int, p float64, key uint64) []uint64 {
+	thresh := min(uint64(math.Round(p*32768)), 32767)
+	mask := make([]uint64, (n+63)/64)
+	for i := 0; i < n; i++ {
+		w := i / 64
+		z := key + uint64(w)*0x9e3779b97f4a7c15
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+		s := z ^ (z >> 31)
+		q := (i % 64) / 4
+		var r uint64
+		for j := 0; j <= q; j++ {
+			s += 0xa0761d6478bd642f
+			hi, lo := mul64(s, s^0xe7037ed1a0b428db)
+			r = hi ^ lo
+		}
+		lane := r >> (16 * (i % 4)) & 0x7fff
+		if lane >= thresh {
+			mask[w] |= 1 << (i % 64)
+		}
+	}
+	return mask
+}
+
+func mul64(a, b uint64) (hi, lo uint64) {
+	const m32 = 1<<32 - 1
+	a0, a1, b0, b1 := a&m32, a>>32, b&m32, b>>32
+	w0 := a0 * b0
+	t := a1*b0 + w0>>32
+	w1, w2 := t&m32, t>>32
+	w1 += a0 * b1
+	return a1*b1 + w2 + w1>>32, a * b
+}
+
+func TestSwiGLUBitIdentical(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	n := 2<<14 + 33
+	g, u, d := randF32(rng, n), randF32(rng, n), randF32(rng, n)
+	wantSig, wantOut := make([]float32, n), make([]float32, n)
+	tensor.Sigmoid(wantSig, g)
+	for i := range g {
+		wantOut[i] = g[i] * wantSig[i] * u[i]
+	}
+	out, sig := make([]float32, n), make([]float32, n)
+	SwiGLUForward(out, sig, g, u)
+	sameF32(t, "SwiGLUForward sig", sig, wantSig)
+	sameF32(t, "SwiGLUForward out", out, wantOut)
+	wantDg, wantDu := make([]float32, n), make([]float32, n)
+	for i := range g {
+		gv, s, uv, dv := g[i], sig[i], u[i], d[i]
+		wantDu[i] = dv * gv * s
+		wantDg[i] = dv * uv * s * (1 + gv*(1-s))
+	}
+	du := make([]float32, n)
+	SwiGLUBackward(sig, du, d, g, u, sig) // dg aliases sig
+	sameF32(t, "SwiGLUBackward dg", sig, wantDg)
+	sameF32(t, "SwiGLUBackward du", du, wantDu)
+}
+
+func TestRMSNormForwardKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	N, C := 37, 581
+	x, w := randF32(rng, N*C), randF32(rng, C)
+	out, rstd := make([]float32, N*C), make([]float32, N)
+	RMSNormForward(out, rstd, x, w, N, C, 1e-5)
+	for i := 0; i < N; i++ {
+		var ss float64
+		for _, v := range x[i*C : (i+1)*C] {
+			ss += float64(v) * float64(v)
+		}
+		r := 1 / math.Sqrt(ss/float64(C)+1e-5)
+		if math.Abs(float64(rstd[i])-r) > 1e-6*r {
+			t.Fatalf("rstd[%d] = %v, want %v", i, rstd[i], r)
+		}
+		for j, v := range x[i*C : (i+1)*C] {
+			if want := v * rstd[i] * w[j]; out[i*C+j] != want {
+				t.Fatalf("out[%d,%d] = %v, want %v", i, j, out[i*C+j], want)
+			}
+		}
+	}
+	re := make([]float32, N*C)
+	RMSNormRecompute(re, rstd, x, w, N, C)
+	sameF32(t, "RMSNormRecompute", re, out)
+}
