@@ -77,6 +77,7 @@ import json, sys
 g, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print(json.dumps({
     "method": t["method"], "seq": t["seq"], "batch": t["batch"],
+    "gantry_precision": g.get("precision"), "torch_openblas_core": t.get("openblas_core"),
     "gantry_tokens_per_sec": g["tokens_per_sec"], "torch_tokens_per_sec": t["tokens_per_sec"],
     "ratio": g["tokens_per_sec"] / t["tokens_per_sec"],
     "gantry_peak_rss_bytes": g.get("peak_rss_bytes"), "torch_peak_rss_bytes": t["peak_rss_bytes"],
