@@ -211,11 +211,24 @@ func pairWord(lo, hi uint16) float32 { return math.Float32frombits(uint32(hi)<<1
 // kernel: panel q holds ceil(kc/2) steps of mr words, word r of step s
 // pairing bf16(op(A)[i0+q·mr+r][p0+2s]) and the next k value (0 past kc
 // or past row mc).
+//
+// Full untransposed panels are paired row by row into a scratch block by
+// pairsFast and then transposed by packFast, as packBWidened does.
 func packAPairs(dst []float32, transA bool, a []float32, lda, i0, p0, mc, kc, mr int) {
 	steps := (kc + 1) / 2
+	var tmp [32 * 256]float32
 	for q := 0; q < mc; q += mr {
 		rows := min(mr, mc-q)
 		panel := dst[q*steps : (q+mr)*steps]
+		if !transA && rows == mr && mr*steps <= len(tmp) {
+			ok := true
+			for r := 0; r < mr && ok; r++ {
+				ok = pairsFast(tmp[r*steps:(r+1)*steps], a[(i0+q+r)*lda+p0:(i0+q+r)*lda+p0+kc])
+			}
+			if ok && packFast(panel, tmp[:mr*steps], true, steps, mr, steps) {
+				continue
+			}
+		}
 		clear(panel)
 		if transA {
 			// op(A)[i][p] = a[p·lda+i]: rows p and p+1 of A are contiguous in i.

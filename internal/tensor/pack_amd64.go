@@ -102,3 +102,29 @@ func cpuVendor() string {
 	}
 	return string(v[:])
 }
+
+//go:noescape
+func pairBF16AVX512(dst, src *float32, n int)
+
+// pairsFast sets dst[s] = pairWord(ToBF16(src[2s]), ToBF16(src[2s+1]))
+// for the ceil(len(src)/2) words (a last odd value pairs with 0) with
+// AVX-512 and reports whether it did: it declines where the CPU lacks
+// AVX-512.
+func pairsFast(dst, src []float32) bool {
+	if !hasAVX512 {
+		return false
+	}
+	dst = dst[:(len(src)+1)/2]
+	n := len(src) &^ 15
+	if n > 0 {
+		pairBF16AVX512(&dst[0], &src[0], n)
+	}
+	for s := n / 2; 2*s < len(src); s++ {
+		hi := uint16(0)
+		if 2*s+1 < len(src) {
+			hi = ToBF16(src[2*s+1])
+		}
+		dst[s] = pairWord(ToBF16(src[2*s]), hi)
+	}
+	return true
+}

@@ -296,3 +296,40 @@ TEXT ·cpuid(SB), NOSPLIT, $0-24
 	MOVL CX, ecx+16(FP)
 	MOVL DX, edx+20(FP)
 	RET
+
+// func pairBF16AVX512(dst, src *float32, n int)
+// Rounds n floats (n a multiple of 16) to bf16 with roundBF16AVX512's
+// integer steps and stores them as n/2 words of two bf16 values, the even
+// index in the low half: dst[s] = pairWord(ToBF16(src[2s]), ToBF16(src[2s+1])).
+TEXT ·pairBF16AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VPBROADCASTD bf16c<>+0(SB), Z16
+	VPBROADCASTD bf16c<>+4(SB), Z17
+	VPBROADCASTD bf16c<>+8(SB), Z18
+	VPBROADCASTD bf16c<>+12(SB), Z19
+	VPBROADCASTD bf16c<>+16(SB), Z20
+	VPBROADCASTD bf16c<>+20(SB), Z21
+ploop:
+	CMPQ CX, $16
+	JLT pdone
+	VMOVDQU32 (SI), Z0
+	VPSRLD $16, Z0, Z1
+	VPANDD Z21, Z1, Z1
+	VPADDD Z16, Z1, Z1
+	VPADDD Z1, Z0, Z2
+	VPANDD Z17, Z2, Z2
+	VPANDD Z18, Z0, Z3
+	VPCMPUD $6, Z19, Z3, K1 // |x| bits > Inf bits: NaN
+	VPORD Z20, Z0, Z4
+	VPANDD Z17, Z4, K1, Z2
+	VPSRLD $16, Z2, Z2
+	VPMOVDW Z2, (DI)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	SUBQ $16, CX
+	JMP ploop
+pdone:
+	VZEROUPPER
+	RET

@@ -4,3 +4,6 @@ package tensor
 
 // cpuVendor is empty off amd64: there is no VDPBF16PS kernel to choose.
 func cpuVendor() string { return "" }
+
+// pairsFast has no fast path off amd64.
+func pairsFast(dst, src []float32) bool { return false }

@@ -3,6 +3,7 @@ package tensor
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -182,5 +183,88 @@ func TestPackedMatrixPanics(t *testing.T) {
 			}()
 			f()
 		}()
+	}
+}
+
+// bf16Specials are float32 bit patterns whose rounding to bf16 is easy to
+// get wrong: ties, NaNs, infinities, denormals, the largest finite value.
+var bf16Specials = []uint32{0x3f808000, 0x3f818000, 0x3f808001, 0x3f807fff, 0x80000000, 0x7f800000, 0x7f7fffff,
+	0xff800000, 0x00000001, 0x00008000, 0x00018000, 0x807fffff, 0x7f800001, 0xffc00001, 0x7fffffff}
+
+// TestPairsFast checks the AVX-512 pairing against pairWord(ToBF16(…))
+// on every 65537th bit pattern and the special values, at every length
+// of a tail.
+func TestPairsFast(t *testing.T) {
+	var xs []float32
+	for b := uint64(0); b < 1<<32; b += 65537 {
+		xs = append(xs, math.Float32frombits(uint32(b)))
+	}
+	for _, u := range bf16Specials {
+		xs = append(xs, math.Float32frombits(u))
+	}
+	for off := 0; off < 33; off++ {
+		src := xs[off:]
+		dst := make([]float32, (len(src)+1)/2)
+		if !pairsFast(dst, src) {
+			t.Skip("no fast pairing on this CPU")
+		}
+		for s, w := range dst {
+			hi := uint16(0)
+			if 2*s+1 < len(src) {
+				hi = ToBF16(src[2*s+1])
+			}
+			if want := pairWord(ToBF16(src[2*s]), hi); math.Float32bits(w) != math.Float32bits(want) {
+				t.Fatalf("off %d: word %d = %#08x, want %#08x", off, s, math.Float32bits(w), math.Float32bits(want))
+			}
+		}
+	}
+}
+
+// TestPackAPairs checks packAPairs (its fast path for full untransposed
+// panels included) bit for bit against its definition, for odd shapes and
+// offsets and data with special values.
+func TestPackAPairs(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, sh := range [][4]int{{14, 1, 14, 0}, {28, 511, 14, 3}, {30, 512, 14, 0}, {43, 257, 14, 5}, {13, 40, 14, 0}, {12, 33, 6, 2}, {336, 512, 14, 1}} {
+		mc, kc, mr, p0 := sh[0], sh[1], sh[2], sh[3]
+		for _, transA := range []bool{false, true} {
+			i0, lda := 2, kc+p0+3
+			rowsA := i0 + mc
+			if transA {
+				lda = i0 + mc + 1
+				rowsA = p0 + kc
+			}
+			a := randSlice(r, rowsA*lda)
+			for i := range a {
+				if r.IntN(50) == 0 {
+					a[i] = math.Float32frombits(bf16Specials[r.IntN(len(bf16Specials))])
+				}
+			}
+			steps := (kc + 1) / 2
+			panels := (mc + mr - 1) / mr
+			dst := randSlice(r, panels*mr*steps)
+			packAPairs(dst, transA, a, lda, i0, p0, mc, kc, mr)
+			at := func(i, p int) uint16 {
+				if i >= mc || p >= kc {
+					return 0
+				}
+				if transA {
+					return ToBF16(a[(p0+p)*lda+i0+i])
+				}
+				return ToBF16(a[(i0+i)*lda+p0+p])
+			}
+			for q := 0; q < panels; q++ {
+				for s := 0; s < steps; s++ {
+					for rr := 0; rr < mr; rr++ {
+						i := q*mr + rr
+						want := pairWord(at(i, 2*s), at(i, 2*s+1))
+						if got := dst[q*mr*steps+s*mr+rr]; math.Float32bits(got) != math.Float32bits(want) {
+							t.Fatalf("mc=%d kc=%d mr=%d p0=%d transA=%v: panel %d step %d row %d = %#08x, want %#08x",
+								mc, kc, mr, p0, transA, q, s, rr, math.Float32bits(got), math.Float32bits(want))
+						}
+					}
+				}
+			}
+		}
 	}
 }
