@@ -156,3 +156,50 @@ func TestRMSNormForwardKernels(t *testing.T) {
 	RMSNormRecompute(re, rstd, x, w, N, C)
 	sameF32(t, "RMSNormRecompute", re, out)
 }
+
+func TestResidualRMSNormForward(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	N, C := 41, 577
+	a, b, w := randF32(rng, N*C), randF32(rng, N*C), randF32(rng, C)
+	// The two layer functions it replaces.
+	wantH, wantOut, wantR := make([]float32, N*C), make([]float32, N*C), make([]float32, N)
+	ResidualForward(wantH, a, b)
+	RMSNormForward(wantOut, wantR, wantH, w, N, C, 1e-6)
+	h, out, r := make([]float32, N*C), make([]float32, N*C), make([]float32, N)
+	ResidualRMSNormForward(h, out, r, a, b, w, N, C, 1e-6)
+	sameF32(t, "h", h, wantH)
+	sameF32(t, "rstd", r, wantR)
+	sameF32(t, "out", out, wantOut)
+	for i, v := range wantH {
+		if v != a[i]+b[i] {
+			t.Fatalf("ResidualForward[%d] = %v, want %v", i, v, a[i]+b[i])
+		}
+	}
+	// float64: the same definition.
+	a64, b64, w64 := fromF32[float64](a), fromF32[float64](b), fromF32[float64](w)
+	h64, out64, r64 := make([]float64, N*C), make([]float64, N*C), make([]float64, N)
+	ResidualRMSNormForward(h64, out64, r64, a64, b64, w64, N, C, 1e-6)
+	for i := range out64 {
+		if math.Abs(out64[i]-float64(out[i])) > 1e-5*(1+math.Abs(out64[i])) {
+			t.Fatalf("float64 out[%d] = %v, float32 %v", i, out64[i], out[i])
+		}
+	}
+}
+
+func TestRMSNormBackwardKernel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	N, C := 23, 333
+	x, w, d := randF32(rng, N*C), randF32(rng, C), randF32(rng, N*C)
+	out, rstd := make([]float32, N*C), make([]float32, N)
+	RMSNormForward(out, rstd, x, w, N, C, 1e-5)
+	dx := make([]float32, N*C)
+	RMSNormBackward(dx, nil, d, x, rstd, w, N, C)
+	x64, w64, d64, r64 := fromF32[float64](x), fromF32[float64](w), fromF32[float64](d), fromF32[float64](rstd)
+	dx64 := make([]float64, N*C)
+	RMSNormBackward(dx64, nil, d64, x64, r64, w64, N, C)
+	for i := range dx64 {
+		if math.Abs(dx64[i]-float64(dx[i])) > 1e-5*(1+math.Abs(dx64[i])) {
+			t.Fatalf("dx[%d] = %v, float64 %v", i, dx[i], dx64[i])
+		}
+	}
+}

@@ -132,6 +132,30 @@ func scaleMul[F Float](out, x []F, r F, w []F) {
 	}
 }
 
+// ResidualRMSNormForward is ResidualForward followed by RMSNormForward of
+// its result, row by row while the row is in cache: h = a + b, then
+// out = h / sqrt(mean(h²) + eps) · w with rstd saved.
+// h, a, b, out [N, C] (h may alias a or b); w [C]; rstd [N].
+func ResidualRMSNormForward[F Float](h, out, rstd, a, b, w []F, N, C int, eps float64) {
+	parallelChunks(N, rowChunk(C), func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			hi := h[i*C : (i+1)*C]
+			var ss float64
+			if is32[F]() {
+				ss = tensor.AddSumSquares(as32(hi), as32(a[i*C:(i+1)*C]), as32(b[i*C:(i+1)*C]))
+			} else {
+				for j, v := range a[i*C : (i+1)*C] {
+					hi[j] = v + b[i*C+j]
+				}
+				ss = sumSquares(hi)
+			}
+			r := F(1 / math.Sqrt(ss/float64(C)+eps))
+			rstd[i] = r
+			scaleMul(out[i*C:(i+1)*C], hi, r, w)
+		}
+	})
+}
+
 // RMSNormRecompute rebuilds the forward output from x and the saved rstd
 // (the trainer keeps x and rstd, not the normalised rows).
 // x, out [N, C]; w [C]; rstd [N].
@@ -166,6 +190,12 @@ func RMSNormBackward[F Float](dx, dw, dout, x, rstd, w []F, N, C int) {
 		return
 	}
 	parallelChunks(N, rowChunk(C), func(i0, i1 int) {
+		if is32[F]() { // the same steps, the dot product summed in float64
+			for i := i0; i < i1; i++ {
+				tensor.RMSNormGradRow(as32(dx[i*C:(i+1)*C]), as32(dout[i*C:(i+1)*C]), as32(x[i*C:(i+1)*C]), as32(w), float32(rstd[i]))
+			}
+			return
+		}
 		for i := i0; i < i1; i++ {
 			r := rstd[i]
 			xi, di := x[i*C:(i+1)*C], dout[i*C:(i+1)*C]
@@ -238,14 +268,15 @@ func LoRAForward[F Float](y, u, x, a, b []F, scale F, N, in, out, r int) {
 // dB += scale·dyᵀ·u, du = scale·dy·B (scratch [N, r], overwritten),
 // dA += duᵀ·x and, when dx is not nil, dx += du·A.
 func LoRABackward[F Float](dx, da, db, du, dy, x, u, a, b []F, scale F, N, in, out, r int) {
-	loraBackward(dx, da, db, du, make([]F, r*out), dy, x, u, a, b, scale, N, in, out, r)
+	loraBackward(dx, da, db, du, make([]F, r*out), dy, x, u, a, b, scale, N, in, out, r, false)
 }
 
 // loraBackward is LoRABackward with scratch dbT [r, out] for dBᵀ: the
 // product is formed as scale·uᵀ·dy (r rows of out columns) and added to
 // dB transposed, a shape the GEMM runs ~2.5× faster than dyᵀ·u with its
-// r-wide output.
-func loraBackward[F Float](dx, da, db, du, dbT, dy, x, u, a, b []F, scale F, N, in, out, r int) {
+// r-wide output. With overwriteDx, dx = du·A instead of dx += du·A (for
+// scratch that would otherwise be cleared first).
+func loraBackward[F Float](dx, da, db, du, dbT, dy, x, u, a, b []F, scale F, N, in, out, r int, overwriteDx bool) {
 	gemm(true, false, r, out, N, scale, u, r, dy, out, 0, dbT, out)
 	for o := 0; o < out; o++ {
 		row := db[o*r : (o+1)*r]
@@ -256,8 +287,18 @@ func loraBackward[F Float](dx, da, db, du, dbT, dy, x, u, a, b []F, scale F, N, 
 	gemm(false, false, N, r, out, scale, dy, out, b, r, 0, du, r)
 	gemm(true, false, r, in, N, 1, du, r, x, in, 1, da, in)
 	if dx != nil {
-		gemm(false, false, N, in, r, 1, du, r, a, in, 1, dx, in)
+		beta := F(1)
+		if overwriteDx {
+			beta = 0
+		}
+		gemm(false, false, N, in, r, 1, du, r, a, in, beta, dx, in)
 	}
+}
+
+// parallelClear sets x to zero on GOMAXPROCS goroutines (large activation
+// gradients: one thread alone leaves the other cores idle).
+func parallelClear[F Float](x []F) {
+	parallelChunks(len(x), 1<<16, func(i0, i1 int) { clear(x[i0:i1]) })
 }
 
 // DropoutMask fills mask with n keep-bits for dropout probability p: bit i
@@ -447,6 +488,10 @@ func SwiGLUBackward[F Float](dg, du, dout, g, u, sig []F) {
 // ResidualForward computes out = a + b. out may alias a or b.
 func ResidualForward[F Float](out, a, b []F) {
 	parallelChunks(len(out), 1<<14, func(i0, i1 int) {
+		if is32[F]() {
+			tensor.AddTo(as32(out[i0:i1]), as32(a[i0:i1]), as32(b[i0:i1]))
+			return
+		}
 		for i := i0; i < i1; i++ {
 			out[i] = a[i] + b[i]
 		}

@@ -608,11 +608,10 @@ func (n *NetOf[F]) linearBackward(l, i int, dx, dy, x []F, a *acts[F]) {
 			xd = n.drop[:N*ln.in]
 			DropoutForward(xd, xin, a.mask[i], p)
 			if dxBase != nil {
-				ddx = n.dtmp[:N*ln.in]
-				clear(ddx)
+				ddx = n.dtmp[:N*ln.in] // overwritten by loraBackward
 			}
 		}
-		loraBackward(ddx, ln.loraA.Grad, ln.loraB.Grad, n.ldu, n.ldbT, dy, xd, a.lora[i], ln.loraA.Data, ln.loraB.Data, n.loraScale, N, ln.in, ln.out, n.r)
+		loraBackward(ddx, ln.loraA.Grad, ln.loraB.Grad, n.ldu, n.ldbT, dy, xd, a.lora[i], ln.loraA.Data, ln.loraB.Data, n.loraScale, N, ln.in, ln.out, n.r, p > 0)
 		if p > 0 && dxBase != nil {
 			DropoutBackward(dxBase, ddx, a.mask[i], p)
 		}
@@ -648,8 +647,7 @@ func (n *NetOf[F]) layerForward(l int, a *acts[F], hOut []F, lengths []int, trai
 	RoPEForward(a.k, n.cos, n.sin, N, T, n.KV, n.D)
 	AttentionForward(a.att, a.lse, a.q, a.k, a.v, n.attnShape(lengths), n.attnScratch)
 	n.linearForward(l, linO, n.o, a.att, a, train)
-	ResidualForward(a.h2, a.hIn, n.o)
-	RMSNormForward(xn, a.rstd2, a.h2, bl.postNorm, N, C, n.eps)
+	ResidualRMSNormForward(a.h2, xn, a.rstd2, a.hIn, n.o, bl.postNorm, N, C, n.eps)
 	n.linearForward(l, linGate, a.g, xn, a, train)
 	n.linearForward(l, linUp, a.u, xn, a, train)
 	SwiGLUForward(n.act[:N*I], n.dg, a.g, a.u)
@@ -668,16 +666,16 @@ func (n *NetOf[F]) layerBackward(l int, a *acts[F], lengths []int, needInput boo
 	RMSNormRecompute(xn, a.rstd2, a.h2, bl.postNorm, N, C)
 	SwiGLUForward(act, n.dg, a.g, a.u) // σ(gate) kept in dg for the backward
 	dz := n.dz[:N*I]
-	clear(dz)
+	parallelClear(dz)
 	n.linearBackward(l, linDown, dz, n.dh, act, a) // dy is clobbered only by output-scaling (IA)³
 
 	SwiGLUBackward(n.dg, n.du, dz, a.g, a.u, n.dg)
-	clear(n.dxn)
+	parallelClear(n.dxn)
 	n.linearBackward(l, linGate, n.dxn, n.dg, xn, a)
 	n.linearBackward(l, linUp, n.dxn, n.du, xn, a)
 	RMSNormBackward(n.dh, bl.dPostNorm, n.dxn, a.h2, a.rstd2, bl.postNorm, N, C)
 	// Attention: h2 = hIn + o(attn(rope(q(xn1)), rope(k(xn1)), v(xn1))).
-	clear(n.datt)
+	parallelClear(n.datt)
 	n.linearBackward(l, linO, n.datt, n.dh, a.att, a)
 	AttentionBackward(n.dq, n.dk, n.dv, n.datt, a.q, a.k, a.v, a.att, a.lse, n.attnShape(lengths), n.attnScratch)
 	RoPEBackward(n.dq, n.cos, n.sin, N, T, n.H, n.D)
@@ -686,7 +684,7 @@ func (n *NetOf[F]) layerBackward(l int, a *acts[F], lengths []int, needInput boo
 	var dxn []F
 	if needInput || bl.dInNorm != nil {
 		dxn = n.dxn
-		clear(dxn)
+		parallelClear(dxn)
 	}
 	n.linearBackward(l, linQ, dxn, n.dq, xn, a)
 	n.linearBackward(l, linK, dxn, n.dk, xn, a)

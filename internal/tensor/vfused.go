@@ -264,3 +264,66 @@ func ScaleMul(out, x []float32, r float32, w []float32) {
 		out[i] = v * r * w[i]
 	}
 }
+
+// AddTo sets dst[i] = x[i] + y[i] (a residual connection). dst may be x or
+// y. It panics if the lengths differ.
+func AddTo(dst, x, y []float32) {
+	if len(dst) != len(x) || len(y) != len(x) {
+		panic(fmt.Sprintf("tensor.AddTo: lengths %d, %d and %d differ", len(dst), len(x), len(y)))
+	}
+	if fusedAVX512() && len(x) > 0 {
+		addSumSquaresAVX512(&dst[0], &x[0], &y[0], len(x))
+		return
+	}
+	for i, v := range x {
+		dst[i] = v + y[i]
+	}
+}
+
+// AddSumSquares sets dst[i] = x[i] + y[i] and returns Σ dst[i]² in float64
+// in the sum16 order (SumSquares of the result): a residual connection and
+// the RMSNorm statistic of its output in one pass. dst may be x or y. It
+// panics if the lengths differ.
+func AddSumSquares(dst, x, y []float32) float64 {
+	if len(dst) != len(x) || len(y) != len(x) {
+		panic(fmt.Sprintf("tensor.AddSumSquares: lengths %d, %d and %d differ", len(dst), len(x), len(y)))
+	}
+	if fusedAVX512() && len(x) > 0 {
+		return addSumSquaresAVX512(&dst[0], &x[0], &y[0], len(x))
+	}
+	var s sum16
+	for i, v := range x {
+		h := v + y[i]
+		dst[i] = h
+		s[i&15] += float64(h) * float64(h)
+	}
+	return s.total()
+}
+
+// RMSNormGradRow adds ∂L/∂x of one RMSNorm row out = x·r·w to dx given
+// dout: with c = Σ_j ((dout[j]·w[j])·x[j])·r / n (the products rounded in
+// float32 left to right, summed in float64 in the sum16 order, c rounded
+// to float32), dx[j] += r·(dout[j]·w[j] − (x[j]·r)·c). It panics if the
+// lengths differ.
+func RMSNormGradRow(dx, dout, x, w []float32, r float32) {
+	n := len(x)
+	if len(dx) != n || len(dout) != n || len(w) != n {
+		panic(fmt.Sprintf("tensor.RMSNormGradRow: lengths %d, %d, %d and %d differ", len(dx), len(dout), n, len(w)))
+	}
+	if n == 0 {
+		return
+	}
+	if fusedAVX512() {
+		c := float32(rmsGradDotAVX512(&dout[0], &x[0], &w[0], n, r) / float64(n))
+		rmsGradAddAVX512(&dx[0], &dout[0], &x[0], &w[0], n, r, c)
+		return
+	}
+	var s sum16
+	for j, v := range x {
+		s[j&15] += float64(dout[j] * w[j] * v * r)
+	}
+	c := float32(s.total() / float64(n))
+	for j, v := range x {
+		dx[j] += r * (dout[j]*w[j] - v*r*c)
+	}
+}

@@ -36,3 +36,12 @@ func sumSquaresAVX512(x *float32, n int) float64
 
 //go:noescape
 func scaleMulAVX512(out, x, w *float32, n int, r float32)
+
+//go:noescape
+func addSumSquaresAVX512(dst, x, y *float32, n int) float64
+
+//go:noescape
+func rmsGradDotAVX512(dout, x, w *float32, n int, r float32) float64
+
+//go:noescape
+func rmsGradAddAVX512(dx, dout, x, w *float32, n int, r, c float32)

@@ -473,3 +473,139 @@ smtail:
 smdone:
 	VZEROUPPER
 	RET
+
+// func addSumSquaresAVX512(dst, x, y *float32, n int) float64
+TEXT ·addSumSquaresAVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+	VXORPD Z10, Z10, Z10
+	VXORPD Z11, Z11, Z11
+
+asloop:
+	CMPQ CX, $16
+	JLT astail
+	VMOVUPS (SI), Z3
+	VADDPS (DX), Z3, Z3
+	VMOVUPS Z3, (DI)
+	VCVTPS2PD Y3, Z4
+	VFMADD231PD Z4, Z4, Z10
+	VEXTRACTF32X8 $1, Z3, Y5
+	VCVTPS2PD Y5, Z5
+	VFMADD231PD Z5, Z5, Z11
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP asloop
+
+astail:
+	TESTQ CX, CX
+	JEQ asdone
+	TAILMASK
+	VMOVUPS.Z (SI), K2, Z3
+	VMOVUPS.Z (DX), K2, Z4
+	VADDPS Z4, Z3, Z3
+	VMOVUPS Z3, K2, (DI)
+	VCVTPS2PD Y3, Z4
+	VFMADD231PD Z4, Z4, Z10
+	VEXTRACTF32X8 $1, Z3, Y5
+	VCVTPS2PD Y5, Z5
+	VFMADD231PD Z5, Z5, Z11
+
+asdone:
+	REDUCE16
+	VMOVSD X10, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func rmsGradDotAVX512(dout, x, w *float32, n int, r float32) float64
+TEXT ·rmsGradDotAVX512(SB), NOSPLIT, $0-48
+	MOVQ dout+0(FP), SI
+	MOVQ x+8(FP), DX
+	MOVQ w+16(FP), BX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS r+32(FP), Z7
+	VXORPD Z10, Z10, Z10
+	VXORPD Z11, Z11, Z11
+
+rdloop:
+	CMPQ CX, $16
+	JLT rdtail
+	VMOVUPS (SI), Z3
+	VMULPS (BX), Z3, Z3 // dout·w
+	VMULPS (DX), Z3, Z3 // ·x
+	VMULPS Z7, Z3, Z3   // ·r
+	ACC16
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, BX
+	SUBQ $16, CX
+	JMP rdloop
+
+rdtail:
+	TESTQ CX, CX
+	JEQ rddone
+	TAILMASK
+	VMOVUPS.Z (SI), K2, Z3
+	VMOVUPS.Z (BX), K2, Z4
+	VMULPS Z4, Z3, Z3
+	VMOVUPS.Z (DX), K2, Z4
+	VMULPS Z4, Z3, Z3
+	VMULPS Z7, Z3, Z3
+	ACC16
+
+rddone:
+	REDUCE16
+	VMOVSD X10, ret+40(FP)
+	VZEROUPPER
+	RET
+
+// func rmsGradAddAVX512(dx, dout, x, w *float32, n int, r, c float32)
+TEXT ·rmsGradAddAVX512(SB), NOSPLIT, $0-48
+	MOVQ dx+0(FP), DI
+	MOVQ dout+8(FP), SI
+	MOVQ x+16(FP), DX
+	MOVQ w+24(FP), BX
+	MOVQ n+32(FP), CX
+	VBROADCASTSS r+40(FP), Z7
+	VBROADCASTSS c+44(FP), Z8
+
+raloop:
+	CMPQ CX, $16
+	JLT ratail
+	VMOVUPS (SI), Z0
+	VMULPS (BX), Z0, Z0 // dout·w
+	VMULPS (DX), Z7, Z1 // x·r
+	VMULPS Z8, Z1, Z1   // ·c
+	VSUBPS Z1, Z0, Z0
+	VMULPS Z0, Z7, Z0   // r·(…)
+	VADDPS (DI), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, BX
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP raloop
+
+ratail:
+	TESTQ CX, CX
+	JEQ radone
+	TAILMASK
+	VMOVUPS.Z (SI), K2, Z0
+	VMOVUPS.Z (BX), K2, Z2
+	VMULPS Z2, Z0, Z0
+	VMOVUPS.Z (DX), K2, Z1
+	VMULPS Z1, Z7, Z1
+	VMULPS Z8, Z1, Z1
+	VSUBPS Z1, Z0, Z0
+	VMULPS Z0, Z7, Z0
+	VMOVUPS.Z (DI), K2, Z2
+	VADDPS Z2, Z0, Z0
+	VMOVUPS Z0, K2, (DI)
+
+radone:
+	VZEROUPPER
+	RET

@@ -21,3 +21,9 @@ func swigluGradAVX512(dg, du, dout, gate, up, sig *float32, n int) { panic("unre
 func sumSquaresAVX512(x *float32, n int) float64 { panic("unreachable") }
 
 func scaleMulAVX512(out, x, w *float32, n int, r float32) { panic("unreachable") }
+
+func addSumSquaresAVX512(dst, x, y *float32, n int) float64 { panic("unreachable") }
+
+func rmsGradDotAVX512(dout, x, w *float32, n int, r float32) float64 { panic("unreachable") }
+
+func rmsGradAddAVX512(dx, dout, x, w *float32, n int, r, c float32) { panic("unreachable") }

@@ -389,3 +389,61 @@ func BenchmarkFused(b *testing.B) {
 		}
 	})
 }
+
+func TestAddSumSquares(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	for _, n := range vfusedLengths {
+		x, y := fusedRand(rng, n+1, 2), fusedRand(rng, n+1, 2)
+		want := make([]float32, n)
+		var s sum16
+		for i := range want {
+			want[i] = x[i] + y[i]
+			s[i&15] += float64(want[i]) * float64(want[i])
+		}
+		dst := append([]float32(nil), x...)
+		got := AddSumSquares(dst[:n], dst[:n], y[:n]) // dst aliases x
+		sameBits(t, "AddSumSquares", n, dst[:n], want)
+		if ws := s.total(); got != ws || got != SumSquares(want) {
+			t.Fatalf("AddSumSquares n=%d = %v, want %v", n, got, ws)
+		}
+		if dst[n] != x[n] {
+			t.Fatalf("AddSumSquares n=%d wrote past the end", n)
+		}
+		dst2 := append([]float32(nil), y...)
+		AddTo(dst2[:n], x[:n], dst2[:n])
+		sameBits(t, "AddTo", n, dst2[:n], want)
+		if dst2[n] != y[n] {
+			t.Fatalf("AddTo n=%d wrote past the end", n)
+		}
+	}
+}
+
+func TestRMSNormGradRow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for _, n := range vfusedLengths {
+		d, x, w, dx0 := fusedRand(rng, n+1, 1), fusedRand(rng, n+1, 2), fusedRand(rng, n+1, 1), fusedRand(rng, n+1, 1)
+		const r = float32(0.61)
+		// The documented steps.
+		var s sum16
+		for j := 0; j < n; j++ {
+			s[j&15] += float64(d[j] * w[j] * x[j] * r)
+		}
+		c := float32(s.total() / float64(max(n, 1)))
+		want := append([]float32(nil), dx0[:n]...)
+		var ref, mag float64 // c against float64
+		for j := 0; j < n; j++ {
+			want[j] += r * (d[j]*w[j] - x[j]*r*c)
+			ref += float64(d[j]) * float64(w[j]) * float64(x[j]) * float64(r)
+			mag += math.Abs(float64(d[j]) * float64(w[j]) * float64(x[j]) * float64(r))
+		}
+		if n > 0 && math.Abs(float64(c)-ref/float64(n)) > 1e-6*mag/float64(n) {
+			t.Fatalf("n=%d: c = %v, float64 %v", n, c, ref/float64(n))
+		}
+		dx := append([]float32(nil), dx0...)
+		RMSNormGradRow(dx[:n], d[:n], x[:n], w[:n], r)
+		sameBits(t, "RMSNormGradRow", n, dx[:n], want)
+		if dx[n] != dx0[n] {
+			t.Fatalf("RMSNormGradRow n=%d wrote past the end", n)
+		}
+	}
+}
