@@ -71,10 +71,12 @@ func zero[F Float](x []F) {
 // EmbeddingForward gathers rows of the embedding table.
 // tokens [N]; table [V, C] row-major; out [N, C].
 func EmbeddingForward[F Float](out []F, tokens []int32, table []F, N, C int) {
-	for i := 0; i < N; i++ {
-		t := int(tokens[i])
-		copy(out[i*C:(i+1)*C], table[t*C:(t+1)*C])
-	}
+	parallelChunks(N, rowChunk(C), func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			t := int(tokens[i])
+			copy(out[i*C:(i+1)*C], table[t*C:(t+1)*C])
+		}
+	})
 }
 
 // EmbeddingBackward adds each row of dout to the gradient row of its token.
@@ -177,14 +179,17 @@ func rowChunk(C int) int { return max(1, (1<<14)/max(C, 1)) }
 // dx += r·(dout∘w − x̂·mean(dout∘w∘x̂)).
 func RMSNormBackward[F Float](dx, dw, dout, x, rstd, w []F, N, C int) {
 	if dw != nil {
-		// Summed over rows in row order: deterministic, and cheap next to dx.
-		for i := 0; i < N; i++ {
-			r := rstd[i]
-			xi, di := x[i*C:(i+1)*C], dout[i*C:(i+1)*C]
-			for j, v := range xi {
-				dw[j] += di[j] * v * r
+		// Summed over rows in row order (deterministic), columns split
+		// over threads.
+		parallelChunks(C, colChunk, func(j0, j1 int) {
+			for i := 0; i < N; i++ {
+				r := rstd[i]
+				xi, di, dwi := x[i*C+j0:i*C+j1], dout[i*C+j0:i*C+j1], dw[j0:j1]
+				for j, v := range xi {
+					dwi[j] += di[j] * v * r
+				}
 			}
-		}
+		})
 	}
 	if dx == nil {
 		return
@@ -222,12 +227,14 @@ func LinearForward[F Float](y, x, w, b []F, N, in, out int) {
 func linearForward[F Float](y, x []F, w matRef[F], b []F, N, in, out int) {
 	w.mulNT(N, out, in, 1, x, in, 0, y, out)
 	if b != nil {
-		for i := 0; i < N; i++ {
-			yi := y[i*out : (i+1)*out]
-			for j := range yi {
-				yi[j] += b[j]
+		parallelChunks(N, rowChunk(out), func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				yi := y[i*out : (i+1)*out]
+				for j := range yi {
+					yi[j] += b[j]
+				}
 			}
-		}
+		})
 	}
 }
 
@@ -247,11 +254,7 @@ func linearBackward[F Float](dx, dw, db, dy, x []F, w matRef[F], N, in, out int)
 		gemm(true, false, out, in, N, 1, dy, out, x, in, 1, dw, in)
 	}
 	if db != nil {
-		for i := 0; i < N; i++ {
-			for j, v := range dy[i*out : (i+1)*out] {
-				db[j] += v
-			}
-		}
+		colSums(db, dy, N, out)
 	}
 }
 
@@ -381,28 +384,53 @@ func DropoutBackward[F Float](dx, dout []F, mask []uint64, p float64) {
 // IA3Forward scales every row by a learned vector: y[i, j] = x[i, j]·l[j].
 // x, y [N, C] (may alias); l [C].
 func IA3Forward[F Float](y, x, l []F, N, C int) {
-	for i := 0; i < N; i++ {
-		xi, yi := x[i*C:(i+1)*C], y[i*C:(i+1)*C]
-		for j, v := range xi {
-			yi[j] = v * l[j]
+	parallelChunks(N, rowChunk(C), func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			xi, yi := x[i*C:(i+1)*C], y[i*C:(i+1)*C]
+			for j, v := range xi {
+				yi[j] = v * l[j]
+			}
 		}
-	}
+	})
 }
 
 // IA3Backward accumulates dl += Σ_rows dy∘x (when dl is not nil) and writes
 // dx = dy∘l. dx may alias dy; x is the unscaled input.
 func IA3Backward[F Float](dx, dl, dy, x, l []F, N, C int) {
-	for i := 0; i < N; i++ {
-		xi, dyi, dxi := x[i*C:(i+1)*C], dy[i*C:(i+1)*C], dx[i*C:(i+1)*C]
-		if dl != nil {
-			for j, v := range xi {
-				dl[j] += dyi[j] * v
+	if dl != nil { // before dx, which may overwrite dy
+		parallelChunks(C, colChunk, func(j0, j1 int) {
+			for i := 0; i < N; i++ {
+				xi, dyi, dli := x[i*C+j0:i*C+j1], dy[i*C+j0:i*C+j1], dl[j0:j1]
+				for j, v := range xi {
+					dli[j] += dyi[j] * v
+				}
+			}
+		})
+	}
+	parallelChunks(N, rowChunk(C), func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			dyi, dxi := dy[i*C:(i+1)*C], dx[i*C:(i+1)*C]
+			for j := range dxi {
+				dxi[j] = dyi[j] * l[j]
 			}
 		}
-		for j := range dxi {
-			dxi[j] = dyi[j] * l[j]
+	})
+}
+
+// colChunk is the column split of reductions over rows: each thread sums
+// whole columns in row order, so results do not depend on the split.
+const colChunk = 64
+
+// colSums adds Σ_rows x to s: s [C] (accumulated), x [N, C].
+func colSums[F Float](s, x []F, N, C int) {
+	parallelChunks(C, colChunk, func(j0, j1 int) {
+		for i := 0; i < N; i++ {
+			si := s[j0:j1]
+			for j, v := range x[i*C+j0 : i*C+j1] {
+				si[j] += v
+			}
 		}
-	}
+	})
 }
 
 // RoPETable fills cos and sin [T, D/2] for positions 0..T−1:
