@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"unsafe"
 )
 
 // ToBF16 rounds x to bfloat16 (the top 16 bits of a float32) to nearest,
@@ -263,11 +264,24 @@ func packAPairs(dst []float32, transA bool, a []float32, lda, i0, p0, mc, kc, mr
 // packBPairs packs the kc×nc block of op(B) at (p0, j0) for the VDPBF16PS
 // kernel: panel q holds ceil(kc/2) steps of nr words, word j of step s
 // pairing op(B)[p0+2s][j0+q·nr+j] and op(B)[p0+2s+1][…] (0 past kc or nc).
+//
+// Transposed, an even kc from an even p0 with an even ldb is a transpose
+// of 32-bit words (each pair is one aligned word of a row of B), which
+// full panels run through packFast.
 func packBPairs(dst []float32, transB bool, b []uint16, ldb, p0, j0, kc, nc, nr int) {
 	steps := (kc + 1) / 2
+	var words []float32
+	if transB && kc%2 == 0 && p0%2 == 0 && ldb%2 == 0 && len(b) >= 2 {
+		words = unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/2)
+	}
 	for q := 0; q < nc; q += nr {
 		cols := min(nr, nc-q)
 		panel := dst[q*steps : (q+nr)*steps]
+		if words != nil && cols == nr {
+			if packFast(panel, words[((j0+q)*ldb+p0)/2:], true, ldb/2, nr, steps) {
+				continue
+			}
+		}
 		clear(panel)
 		if transB {
 			// op(B)[p][j] = b[j·ldb+p]: each pair is adjacent in memory.

@@ -268,3 +268,104 @@ func TestPackAPairs(t *testing.T) {
 		}
 	}
 }
+
+// TestPackBPairs checks packBPairs (its word-transpose path for even
+// blocks included) bit for bit against its definition.
+func TestPackBPairs(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, sh := range [][4]int{{32, 2, 32, 0}, {64, 512, 32, 2}, {70, 511, 32, 4}, {33, 40, 32, 1}, {16, 66, 16, 0}, {5, 9, 4, 3}} {
+		nc, kc, nr, p0 := sh[0], sh[1], sh[2], sh[3]
+		for _, transB := range []bool{false, true} {
+			for _, pad := range []int{0, 1, 2} {
+				j0, ldb := 1, j0Pad(nc, pad)
+				rowsB := p0 + kc
+				if transB {
+					ldb = p0 + kc + pad
+					rowsB = j0 + nc
+				}
+				b := make([]uint16, rowsB*ldb)
+				for i := range b {
+					b[i] = uint16(r.Uint32())
+				}
+				steps := (kc + 1) / 2
+				dst := randSlice(r, (nc+nr-1)/nr*nr*steps)
+				packBPairs(dst, transB, b, ldb, p0, j0, kc, nc, nr)
+				at := func(p, j int) uint16 {
+					if p >= kc || j >= nc {
+						return 0
+					}
+					if transB {
+						return b[(j0+j)*ldb+p0+p]
+					}
+					return b[(p0+p)*ldb+j0+j]
+				}
+				for q := 0; q < (nc+nr-1)/nr; q++ {
+					for s := 0; s < steps; s++ {
+						for jj := 0; jj < nr; jj++ {
+							want := pairWord(at(2*s, q*nr+jj), at(2*s+1, q*nr+jj))
+							if got := dst[q*nr*steps+s*nr+jj]; math.Float32bits(got) != math.Float32bits(want) {
+								t.Fatalf("nc=%d kc=%d nr=%d p0=%d transB=%v ldb=%d: panel %d step %d col %d = %#08x, want %#08x",
+									nc, kc, nr, p0, transB, ldb, q, s, jj, math.Float32bits(got), math.Float32bits(want))
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func j0Pad(nc, pad int) int { return 1 + nc + pad }
+
+// BenchmarkPacked compares the packed products with Sgemm and SgemmBF16 on
+// the smollm2-135m projection shapes (batch 8 × 256 rows) on one thread:
+// go test ./internal/tensor -run X -bench Packed.
+func BenchmarkPacked(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	const m = 2048
+	cfg := Config{Threads: 1}.Resolve()
+	for _, s := range []struct {
+		name       string
+		nt         bool
+		rows, cols int // W
+	}{{"NT_576x576", true, 576, 576}, {"NT_1536x576", true, 1536, 576}, {"NN_1536x576", false, 1536, 576}, {"NN_576x1536", false, 576, 1536}} {
+		w := randSlice(r, s.rows*s.cols)
+		h := make([]uint16, len(w))
+		ToBF16Slice(h, w)
+		n, k := s.cols, s.rows
+		if s.nt {
+			n, k = s.rows, s.cols
+		}
+		a := randSlice(r, m*k)
+		c := make([]float32, m*n)
+		pf, ph := cfg.PackMatrix(w, s.rows, s.cols), cfg.PackMatrixBF16(h, s.rows, s.cols)
+		for _, v := range []struct {
+			name string
+			f    func()
+		}{
+			{"sgemm", func() { cfg.Sgemm(false, s.nt, m, n, k, 1, a, k, w, s.cols, 0, c, n) }},
+			{"packed", func() {
+				if s.nt {
+					pf.MulNT(cfg, m, 1, a, k, 0, c, n)
+				} else {
+					pf.MulNN(cfg, m, 1, a, k, 0, c, n)
+				}
+			}},
+			{"sgemmbf16", func() { cfg.SgemmBF16(false, s.nt, m, n, k, 1, a, k, h, s.cols, 0, c, n) }},
+			{"packedbf16", func() {
+				if s.nt {
+					ph.MulNT(cfg, m, 1, a, k, 0, c, n)
+				} else {
+					ph.MulNN(cfg, m, 1, a, k, 0, c, n)
+				}
+			}},
+		} {
+			b.Run(s.name+"/"+v.name, func(b *testing.B) {
+				for b.Loop() {
+					v.f()
+				}
+				b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
