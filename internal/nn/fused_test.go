@@ -203,3 +203,44 @@ func TestRMSNormBackwardKernel(t *testing.T) {
 		}
 	}
 }
+
+// TestLoRADropoutFused checks the fused LoRA-with-dropout layer functions
+// (float32, AVX-512 where the CPU has it) against the float64 path, which
+// materialises the dropped-out input and runs the plain products.
+func TestLoRADropoutFused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, sh := range []struct{ N, in, out, r int }{{37, 48, 40, 8}, {64, 32, 16, 16}, {5, 24, 8, 8}} {
+		N, in, out, r := sh.N, sh.in, sh.out, sh.r
+		const p = 0.3
+		x, a, b, y0 := randF32(rng, N*in), randF32(rng, r*in), randF32(rng, out*r), randF32(rng, N*out)
+		dy, da0, db0, dx0 := randF32(rng, N*out), randF32(rng, r*in), randF32(rng, out*r), randF32(rng, N*in)
+		mask := make([]uint64, (N*in+63)/64)
+		DropoutMask(mask, N*in, p, 5)
+		const scale = 0.7
+		y, u := append([]float32(nil), y0...), make([]float32, N*r)
+		LoRAForwardDropout(y, u, x, mask, p, make([]float32, N*in), a, b, scale, N, in, out, r)
+		da, db, dx := append([]float32(nil), da0...), append([]float32(nil), db0...), append([]float32(nil), dx0...)
+		LoRABackwardDropout(dx, da, db, make([]float32, N*r), make([]float32, r*out), dy, x, mask, p, make([]float32, N*in), make([]float32, N*in), u, a, b, scale, N, in, out, r)
+
+		f := fromF32[float64]
+		y64, u64 := f(y0), make([]float64, N*r)
+		LoRAForwardDropout(y64, u64, f(x), mask, p, make([]float64, N*in), f(a), f(b), scale, N, in, out, r)
+		da64, db64, dx64 := f(da0), f(db0), f(dx0)
+		LoRABackwardDropout(dx64, da64, db64, make([]float64, N*r), make([]float64, r*out), f(dy), f(x), mask, p, make([]float64, N*in), make([]float64, N*in), u64, f(a), f(b), scale, N, in, out, r)
+		for _, c := range []struct {
+			name string
+			got  []float32
+			want []float64
+		}{{"u", u, u64}, {"y", y, y64}, {"dA", da, da64}, {"dB", db, db64}, {"dx", dx, dx64}} {
+			var scaleRef float64
+			for _, v := range c.want {
+				scaleRef = max(scaleRef, math.Abs(v))
+			}
+			for i, v := range c.want {
+				if math.Abs(float64(c.got[i])-v) > 1e-5*scaleRef {
+					t.Fatalf("%+v %s[%d] = %v, float64 %v", sh, c.name, i, c.got[i], v)
+				}
+			}
+		}
+	}
+}

@@ -280,6 +280,20 @@ func LoRABackward[F Float](dx, da, db, du, dy, x, u, a, b []F, scale F, N, in, o
 // r-wide output. With overwriteDx, dx = du·A instead of dx += du·A (for
 // scratch that would otherwise be cleared first).
 func loraBackward[F Float](dx, da, db, du, dbT, dy, x, u, a, b []F, scale F, N, in, out, r int, overwriteDx bool) {
+	loraBackwardB(db, du, dbT, dy, u, b, scale, N, out, r)
+	gemm(true, false, r, in, N, 1, du, r, x, in, 1, da, in)
+	if dx != nil {
+		beta := F(1)
+		if overwriteDx {
+			beta = 0
+		}
+		gemm(false, false, N, in, r, 1, du, r, a, in, beta, dx, in)
+	}
+}
+
+// loraBackwardB is the B half of loraBackward: dB += scale·dyᵀ·u (through
+// dbT) and du = scale·dy·B.
+func loraBackwardB[F Float](db, du, dbT, dy, u, b []F, scale F, N, out, r int) {
 	gemm(true, false, r, out, N, scale, u, r, dy, out, 0, dbT, out)
 	for o := 0; o < out; o++ {
 		row := db[o*r : (o+1)*r]
@@ -288,13 +302,54 @@ func loraBackward[F Float](dx, da, db, du, dbT, dy, x, u, a, b []F, scale F, N, 
 		}
 	}
 	gemm(false, false, N, r, out, scale, dy, out, b, r, 0, du, r)
-	gemm(true, false, r, in, N, 1, du, r, x, in, 1, da, in)
-	if dx != nil {
-		beta := F(1)
-		if overwriteDx {
-			beta = 0
+}
+
+// LoRAForwardDropout is LoRAForward on the dropped-out input
+// xd = DropoutForward(x, mask, p): u = xd·Aᵀ, y += scale·u·Bᵀ. Where
+// tensor.LoRAFused allows (float32, AVX-512, in a multiple of 16, r of 8)
+// the down projection reads x and the mask bits directly
+// (tensor.LoRADownDropout, rows split over threads) and xd is never
+// formed; otherwise xd [N, in] is scratch for DropoutForward.
+func LoRAForwardDropout[F Float](y, u, x []F, mask []uint64, p float64, xd, a, b []F, scale F, N, in, out, r int) {
+	if is32[F]() && tensor.LoRAFused(in, r, 0) {
+		s := float32(1 / (1 - p)) // DropoutForward's scale
+		parallelChunks(N, rowChunk(in), func(i0, i1 int) {
+			tensor.LoRADownDropout(as32(u[i0*r:i1*r]), as32(x[i0*in:i1*in]), mask, i0*in, s, as32(a), i1-i0, in, r)
+		})
+		gemm(false, true, N, out, r, scale, u, r, b, r, 1, y, out)
+		return
+	}
+	DropoutForward(xd, x, mask, p)
+	LoRAForward(y, u, xd, a, b, scale, N, in, out, r)
+}
+
+// LoRABackwardDropout is LoRABackward for LoRAForwardDropout: dB and du
+// as there, dA += duᵀ·xd and, when dx is not nil, dx += DropoutBackward of
+// du·A. Fused as in LoRAForwardDropout (tensor.LoRADownGradDropout over
+// column strips, tensor.LoRAUpDropoutAdd over rows); otherwise xd and dtmp
+// [N, in] are scratch. dbT [r, out] as in loraBackward.
+func LoRABackwardDropout[F Float](dx, da, db, du, dbT, dy, x []F, mask []uint64, p float64, xd, dtmp, u, a, b []F, scale F, N, in, out, r int) {
+	if is32[F]() && tensor.LoRAFused(in, r, 0) {
+		s := float32(1 / (1 - p))
+		loraBackwardB(db, du, dbT, dy, u, b, scale, N, out, r)
+		parallelChunks(in/16, 2, func(c0, c1 int) {
+			tensor.LoRADownGradDropout(as32(da), as32(du), as32(x), mask, 0, s, N, in, r, c0*16, c1*16)
+		})
+		if dx != nil {
+			parallelChunks(N, rowChunk(in), func(i0, i1 int) {
+				tensor.LoRAUpDropoutAdd(as32(dx[i0*in:i1*in]), as32(du[i0*r:i1*r]), mask, i0*in, s, as32(a), i1-i0, in, r)
+			})
 		}
-		gemm(false, false, N, in, r, 1, du, r, a, in, beta, dx, in)
+		return
+	}
+	DropoutForward(xd, x, mask, p)
+	var ddx []F
+	if dx != nil {
+		ddx = dtmp
+	}
+	loraBackward(ddx, da, db, du, dbT, dy, xd, u, a, b, scale, N, in, out, r, true)
+	if dx != nil {
+		DropoutBackward(dx, ddx, mask, p)
 	}
 }
 

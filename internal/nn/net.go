@@ -570,13 +570,12 @@ func (n *NetOf[F]) linearForward(l, i int, y, x []F, a *acts[F], train bool) {
 		linearForward(y, x, ln.weight(), ln.b, N, ln.in, ln.out)
 	}
 	if ln.loraA != nil {
-		xd := x
 		if p := n.opt.LoRADropout; train && p > 0 {
-			xd = n.drop[:N*ln.in]
 			DropoutMask(a.mask[i], N*ln.in, p, n.dropKey(l, i))
-			DropoutForward(xd, x, a.mask[i], p)
+			LoRAForwardDropout(y, a.lora[i], x, a.mask[i], p, n.drop[:N*ln.in], ln.loraA.Data, ln.loraB.Data, n.loraScale, N, ln.in, ln.out, n.r)
+		} else {
+			LoRAForward(y, a.lora[i], x, ln.loraA.Data, ln.loraB.Data, n.loraScale, N, ln.in, ln.out, n.r)
 		}
-		LoRAForward(y, a.lora[i], xd, ln.loraA.Data, ln.loraB.Data, n.loraScale, N, ln.in, ln.out, n.r)
 	}
 }
 
@@ -602,18 +601,10 @@ func (n *NetOf[F]) linearBackward(l, i int, dx, dy, x []F, a *acts[F]) {
 	}
 	linearBackward(dxBase, ln.dw, ln.db, dy, xin, ln.weight(), N, ln.in, ln.out)
 	if ln.loraA != nil {
-		xd, ddx := xin, dxBase
-		p := n.opt.LoRADropout
-		if p > 0 {
-			xd = n.drop[:N*ln.in]
-			DropoutForward(xd, xin, a.mask[i], p)
-			if dxBase != nil {
-				ddx = n.dtmp[:N*ln.in] // overwritten by loraBackward
-			}
-		}
-		loraBackward(ddx, ln.loraA.Grad, ln.loraB.Grad, n.ldu, n.ldbT, dy, xd, a.lora[i], ln.loraA.Data, ln.loraB.Data, n.loraScale, N, ln.in, ln.out, n.r, p > 0)
-		if p > 0 && dxBase != nil {
-			DropoutBackward(dxBase, ddx, a.mask[i], p)
+		if p := n.opt.LoRADropout; p > 0 {
+			LoRABackwardDropout(dxBase, ln.loraA.Grad, ln.loraB.Grad, n.ldu, n.ldbT, dy, xin, a.mask[i], p, n.drop[:N*ln.in], n.dtmp[:N*ln.in], a.lora[i], ln.loraA.Data, ln.loraB.Data, n.loraScale, N, ln.in, ln.out, n.r)
+		} else {
+			loraBackward(dxBase, ln.loraA.Grad, ln.loraB.Grad, n.ldu, n.ldbT, dy, xin, a.lora[i], ln.loraA.Data, ln.loraB.Data, n.loraScale, N, ln.in, ln.out, n.r, false)
 		}
 	}
 	if ln.ia3 != nil && ln.ia3In {

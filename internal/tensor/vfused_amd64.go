@@ -45,3 +45,18 @@ func rmsGradDotAVX512(dout, x, w *float32, n int, r float32) float64
 
 //go:noescape
 func rmsGradAddAVX512(dx, dout, x, w *float32, n int, r, c float32)
+
+// loraDownAVX512 sets u[n, 0..7] (row stride r) for eight rows of A
+// (a points at row k0, row stride in) over rows rows of x.
+//
+//go:noescape
+func loraDownAVX512(u, x *float32, mask *uint16, a *float32, rows, in, r int, scale float32)
+
+//go:noescape
+func loraUpAddAVX512(dx, du *float32, mask *uint16, a *float32, rows, in, r int, scale float32)
+
+// loraDownGradAVX512 adds to da[0..7, 0..15] (row stride in) the sums over
+// rows of du[n, 0..7] (row stride r) times the 16 dropped-out x[n, 0..15].
+//
+//go:noescape
+func loraDownGradAVX512(da, du, x *float32, mask *uint16, rows, in, r int, scale float32)

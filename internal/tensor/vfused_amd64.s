@@ -609,3 +609,269 @@ ratail:
 radone:
 	VZEROUPPER
 	RET
+
+// func loraDownAVX512(u, x *float32, mask *uint16, a *float32, rows, in, r int, scale float32)
+// Per row of x: Z0–Z7 accumulate xd·A[k] for the eight rows k of A in
+// sixteen lanes; then each is reduced and u[n, 0..7] stored.
+TEXT ·loraDownAVX512(SB), NOSPLIT, $0-60
+	MOVQ u+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ mask+16(FP), BX
+	MOVQ a+24(FP), R8
+	MOVQ rows+32(FP), R9
+	MOVQ in+40(FP), R12
+	MOVQ r+48(FP), R11
+	VBROADCASTSS scale+56(FP), Z31
+	SHLQ $2, R11            // u row stride, bytes
+	SHLQ $2, R12            // x and A row stride, bytes
+	LEAQ (R12)(R12*2), R13  // 3 strides
+
+ldrow:
+	TESTQ R9, R9
+	JEQ lddone
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	MOVQ SI, AX             // x[n, j]
+	MOVQ BX, DX             // mask halfword of x[n, j]
+	MOVQ R8, CX             // A[0, j]
+	LEAQ (R8)(R12*4), R10   // A[4, j]
+	MOVQ R12, R9
+	ADDQ SI, R9             // end of row n of x (the row count is in rows+32(FP))
+
+ldcol:
+	KMOVW (DX), K1
+	VMOVAPS.Z Z31, K1, Z9
+	VMULPS (AX), Z9, Z8     // xd
+	VFMADD231PS (CX), Z8, Z0
+	VFMADD231PS (CX)(R12*1), Z8, Z1
+	VFMADD231PS (CX)(R12*2), Z8, Z2
+	VFMADD231PS (CX)(R13*1), Z8, Z3
+	VFMADD231PS (R10), Z8, Z4
+	VFMADD231PS (R10)(R12*1), Z8, Z5
+	VFMADD231PS (R10)(R12*2), Z8, Z6
+	VFMADD231PS (R10)(R13*1), Z8, Z7
+	ADDQ $64, AX
+	ADDQ $2, DX
+	ADDQ $64, CX
+	ADDQ $64, R10
+	CMPQ AX, R9
+	JLT ldcol
+
+	// Reduce: lanes l + l+8, adjacent pairs, halves.
+	VEXTRACTF32X8 $1, Z0, Y8
+	VADDPS Y8, Y0, Y0
+	VEXTRACTF32X8 $1, Z1, Y8
+	VADDPS Y8, Y1, Y1
+	VEXTRACTF32X8 $1, Z2, Y8
+	VADDPS Y8, Y2, Y2
+	VEXTRACTF32X8 $1, Z3, Y8
+	VADDPS Y8, Y3, Y3
+	VEXTRACTF32X8 $1, Z4, Y8
+	VADDPS Y8, Y4, Y4
+	VEXTRACTF32X8 $1, Z5, Y8
+	VADDPS Y8, Y5, Y5
+	VEXTRACTF32X8 $1, Z6, Y8
+	VADDPS Y8, Y6, Y6
+	VEXTRACTF32X8 $1, Z7, Y8
+	VADDPS Y8, Y7, Y7
+	VHADDPS Y1, Y0, Y0
+	VHADDPS Y3, Y2, Y2
+	VHADDPS Y5, Y4, Y4
+	VHADDPS Y7, Y6, Y6
+	VHADDPS Y2, Y0, Y0
+	VHADDPS Y6, Y4, Y4
+	VPERM2F128 $0x20, Y4, Y0, Y1
+	VPERM2F128 $0x31, Y4, Y0, Y2
+	VADDPS Y2, Y1, Y1
+	VMOVUPS Y1, (DI)
+
+	MOVQ AX, SI             // next row of x
+	MOVQ DX, BX
+	ADDQ R11, DI
+	MOVQ rows+32(FP), R9    // count rows down in the argument slot
+	DECQ R9
+	MOVQ R9, rows+32(FP)
+	JMP ldrow
+
+lddone:
+	VZEROUPPER
+	RET
+
+// func loraUpAddAVX512(dx, du *float32, mask *uint16, a *float32, rows, in, r int, scale float32)
+// Per row n and block of four vectors of columns: Z0–Z3 = Σ_k du[n,k]·A[k, j..]
+// over k in order, then dx += acc·(mask ? scale : 0); single vectors for
+// the rest of the row.
+TEXT ·loraUpAddAVX512(SB), NOSPLIT, $0-60
+	MOVQ dx+0(FP), DI
+	MOVQ du+8(FP), SI
+	MOVQ mask+16(FP), BX
+	MOVQ a+24(FP), R8
+	MOVQ rows+32(FP), R9
+	MOVQ in+40(FP), R12
+	MOVQ r+48(FP), R11
+	VBROADCASTSS scale+56(FP), Z31
+	SHLQ $2, R12            // A and dx row stride, bytes
+	SHLQ $2, R11            // du row stride, bytes
+
+urow:
+	TESTQ R9, R9
+	JEQ udone
+	MOVQ R12, R13           // bytes of the row left
+	MOVQ R8, CX             // A[0, j]
+
+ublk:
+	CMPQ R13, $256
+	JLT uone
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	MOVQ CX, AX             // A[k, j]
+	MOVQ SI, DX             // du[n, k]
+	MOVQ R11, R10           // k bytes left
+
+ublkk:
+	VBROADCASTSS (DX), Z8
+	VFMADD231PS (AX), Z8, Z0
+	VFMADD231PS 64(AX), Z8, Z1
+	VFMADD231PS 128(AX), Z8, Z2
+	VFMADD231PS 192(AX), Z8, Z3
+	ADDQ R12, AX
+	ADDQ $4, DX
+	SUBQ $4, R10
+	JNE ublkk
+
+	KMOVW (BX), K1
+	VMOVAPS.Z Z31, K1, Z9
+	VMULPS Z9, Z0, Z0
+	VADDPS (DI), Z0, Z0
+	VMOVUPS Z0, (DI)
+	KMOVW 2(BX), K1
+	VMOVAPS.Z Z31, K1, Z9
+	VMULPS Z9, Z1, Z1
+	VADDPS 64(DI), Z1, Z1
+	VMOVUPS Z1, 64(DI)
+	KMOVW 4(BX), K1
+	VMOVAPS.Z Z31, K1, Z9
+	VMULPS Z9, Z2, Z2
+	VADDPS 128(DI), Z2, Z2
+	VMOVUPS Z2, 128(DI)
+	KMOVW 6(BX), K1
+	VMOVAPS.Z Z31, K1, Z9
+	VMULPS Z9, Z3, Z3
+	VADDPS 192(DI), Z3, Z3
+	VMOVUPS Z3, 192(DI)
+	ADDQ $256, CX
+	ADDQ $256, DI
+	ADDQ $8, BX
+	SUBQ $256, R13
+	JMP ublk
+
+uone:
+	TESTQ R13, R13
+	JEQ unext
+	VXORPS Z0, Z0, Z0
+	MOVQ CX, AX
+	MOVQ SI, DX
+	MOVQ R11, R10
+
+uonek:
+	VBROADCASTSS (DX), Z8
+	VFMADD231PS (AX), Z8, Z0
+	ADDQ R12, AX
+	ADDQ $4, DX
+	SUBQ $4, R10
+	JNE uonek
+
+	KMOVW (BX), K1
+	VMOVAPS.Z Z31, K1, Z9
+	VMULPS Z9, Z0, Z0
+	VADDPS (DI), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, CX
+	ADDQ $64, DI
+	ADDQ $2, BX
+	SUBQ $64, R13
+	JMP uone
+
+unext:
+	ADDQ R11, SI            // next row of du
+	DECQ R9
+	JMP urow
+
+udone:
+	VZEROUPPER
+	RET
+
+// func loraDownGradAVX512(da, du, x *float32, mask *uint16, rows, in, r int, scale float32)
+// Z0–Z7 = Σ_n du[n, k]·xd[n, 0..15] over the rows in order, k = 0..7;
+// then da[k, 0..15] += Z_k.
+TEXT ·loraDownGradAVX512(SB), NOSPLIT, $0-60
+	MOVQ da+0(FP), DI
+	MOVQ du+8(FP), SI
+	MOVQ x+16(FP), AX
+	MOVQ mask+24(FP), BX
+	MOVQ rows+32(FP), R9
+	MOVQ in+40(FP), R12
+	MOVQ r+48(FP), R11
+	VBROADCASTSS scale+56(FP), Z31
+	MOVQ R12, R13
+	SHRQ $3, R13            // mask row stride, bytes (in/16 halfwords)
+	SHLQ $2, R12            // x and dA row stride, bytes
+	SHLQ $2, R11            // du row stride, bytes
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	TESTQ R9, R9
+	JEQ gstore
+
+grow:
+	KMOVW (BX), K1
+	VMOVAPS.Z Z31, K1, Z9
+	VMULPS (AX), Z9, Z8     // xd[n, 0..15]
+	VFMADD231PS.BCST (SI), Z8, Z0
+	VFMADD231PS.BCST 4(SI), Z8, Z1
+	VFMADD231PS.BCST 8(SI), Z8, Z2
+	VFMADD231PS.BCST 12(SI), Z8, Z3
+	VFMADD231PS.BCST 16(SI), Z8, Z4
+	VFMADD231PS.BCST 20(SI), Z8, Z5
+	VFMADD231PS.BCST 24(SI), Z8, Z6
+	VFMADD231PS.BCST 28(SI), Z8, Z7
+	ADDQ R12, AX
+	ADDQ R13, BX
+	ADDQ R11, SI
+	DECQ R9
+	JNE grow
+
+gstore:
+	LEAQ (R12)(R12*2), R10
+	VADDPS (DI), Z0, Z0
+	VMOVUPS Z0, (DI)
+	VADDPS (DI)(R12*1), Z1, Z1
+	VMOVUPS Z1, (DI)(R12*1)
+	VADDPS (DI)(R12*2), Z2, Z2
+	VMOVUPS Z2, (DI)(R12*2)
+	VADDPS (DI)(R10*1), Z3, Z3
+	VMOVUPS Z3, (DI)(R10*1)
+	LEAQ (DI)(R12*4), DI
+	VADDPS (DI), Z4, Z4
+	VMOVUPS Z4, (DI)
+	VADDPS (DI)(R12*1), Z5, Z5
+	VMOVUPS Z5, (DI)(R12*1)
+	VADDPS (DI)(R12*2), Z6, Z6
+	VMOVUPS Z6, (DI)(R12*2)
+	VADDPS (DI)(R10*1), Z7, Z7
+	VMOVUPS Z7, (DI)(R10*1)
+	VZEROUPPER
+	RET

@@ -27,3 +27,15 @@ func addSumSquaresAVX512(dst, x, y *float32, n int) float64 { panic("unreachable
 func rmsGradDotAVX512(dout, x, w *float32, n int, r float32) float64 { panic("unreachable") }
 
 func rmsGradAddAVX512(dx, dout, x, w *float32, n int, r, c float32) { panic("unreachable") }
+
+func loraDownAVX512(u, x *float32, mask *uint16, a *float32, rows, in, r int, scale float32) {
+	panic("unreachable")
+}
+
+func loraUpAddAVX512(dx, du *float32, mask *uint16, a *float32, rows, in, r int, scale float32) {
+	panic("unreachable")
+}
+
+func loraDownGradAVX512(da, du, x *float32, mask *uint16, rows, in, r int, scale float32) {
+	panic("unreachable")
+}
