@@ -21,10 +21,15 @@ import (
 //	nt[q·nr·K + s·nr + j] = step s of op(B) = Wᵀ, column q·nr+j (row q·nr+j of W)
 //	nn[q·nr·K' + s·nr + j] = step s of op(B) = W,  column q·nr+j
 //
-// where K = cols and K' = rows for float32 (a step is one value of k), and
-// a step is a pair of k values, ceil(k/2) of them, for the VDPBF16PS kernel
-// (the word packBPairs writes: the even k in the low half). Columns past
+// where K = cols and K' = rows (a step is one value of k). Columns past
 // the matrix are zero.
+//
+// A bf16 matrix for the VDPBF16PS kernel keeps the nt layout alone, its
+// steps pairs of k values, ceil(cols/2) of them (the word packBPairs
+// writes: the even k in the low half), so that it takes the memory of W
+// in bf16 and no more. MulNN rebuilds its pair panels block by block from
+// it: 32 rows of W are one nt panel, turned back into rows by a 32-bit
+// transpose (packFast), then adjacent rows are interleaved into pairs.
 //
 // The products run the same loop nest as Sgemm and SgemmBF16 with the same
 // kernel, so their results are bit-identical to Sgemm(false, true, …) and
@@ -85,12 +90,8 @@ func packMatrixBF16(cfg Config, path BF16Path, w []uint16, rows, cols int) *Pack
 	}
 	p.kern = kern
 	p.nt = make([]float32, panelsLen(rows, kern.nr, (cols+1)/2))
-	p.nn = make([]float32, panelsLen(cols, kern.nr, (rows+1)/2))
 	parallelPanels(cfg.Threads, rows, kern.nr, func(j0, j1 int) {
 		packBPairs(p.nt[j0*((cols+1)/2):], true, w, cols, 0, j0, cols, j1-j0, kern.nr)
-	})
-	parallelPanels(cfg.Threads, cols, kern.nr, func(j0, j1 int) {
-		packBPairs(p.nn[j0*((rows+1)/2):], false, w, cols, 0, j0, rows, j1-j0, kern.nr)
 	})
 	return p
 }
@@ -136,15 +137,15 @@ func (p *PackedMatrix) Bytes() int {
 	return 4*(len(p.nt)+len(p.nn)+len(p.src32)) + 2*len(p.src16)
 }
 
-// at returns W[i][j] as stored in the nn layout: float32 bits, or the bf16
-// bits in the low 16 bits for a bf16 matrix.
+// at returns W[i][j] as packed: float32 bits from the nn layout, or the
+// bf16 bits (in the low 16 bits) from the nt pairs of a bf16 matrix.
 func (p *PackedMatrix) at(i, j int) uint32 {
 	nr := p.kern.nr
 	if p.kunit == 1 {
 		return math.Float32bits(p.nn[(j/nr)*nr*p.rows+i*nr+j%nr])
 	}
-	w := math.Float32bits(p.nn[(j/nr)*nr*((p.rows+1)/2)+(i/2)*nr+j%nr])
-	return w >> (16 * (i % 2)) & 0xffff
+	w := math.Float32bits(p.nt[(i/nr)*nr*((p.cols+1)/2)+(j/2)*nr+i%nr])
+	return w >> (16 * (j % 2)) & 0xffff
 }
 
 // Row copies row i of W into dst [cols], widened to float32.
@@ -168,7 +169,7 @@ func (p *PackedMatrix) Row(dst []float32, i int) {
 	}
 }
 
-// source returns W unpacked (float32 or bf16), rebuilding it from the nn
+// source returns W unpacked (float32 or bf16), rebuilding it from the
 // panels the first time.
 func (p *PackedMatrix) source() ([]float32, []uint16) {
 	p.mu.Lock()
@@ -247,7 +248,12 @@ func (p *PackedMatrix) mul(cfg Config, fn string, nt bool, m int, alpha float32,
 	mr, nr := kern.mr, kern.nr
 	parallelGemm(cfg.Threads, mr, nr, m, n, k, func(i0, i1, j0, j1 int) {
 		as := a[i0*lda:]
-		pl := gemmPlan{kern: kern, kunit: p.kunit, bPacked: panels[j0*steps:], bSteps: steps}
+		pl := gemmPlan{kern: kern, kunit: p.kunit}
+		if panels != nil {
+			pl.bPacked, pl.bSteps = panels[j0*steps:], steps
+		} else {
+			pl.packB = func(dst []float32, p0, jb, kc, nc int) { p.packNNPairs(dst, p0, j0+jb, kc, nc) }
+		}
 		if p.kunit == 1 {
 			pl.packA = func(dst []float32, i0, p0, mc, kc int) {
 				packA(kern.fastPack, dst, false, as, lda, i0, p0, mc, kc, mr)
@@ -257,4 +263,50 @@ func (p *PackedMatrix) mul(cfg Config, fn string, nt bool, m int, alpha float32,
 		}
 		gemmSerial(pl, i1-i0, j1-j0, k, alpha, beta, c[i0*ldc+j0:], ldc)
 	})
+}
+
+// packNNPairs packs the kc×nc block at (p0, j0) of op(B) = W for MulNN of
+// a bf16 matrix, as packBPairs(dst, false, W, …) would: panel q holds
+// ceil(kc/2) steps of nr words, word j of step s pairing W[p0+2s][j0+q·nr+j]
+// and W[p0+2s+1][…] (0 past kc or nc). It rebuilds each 32 rows of W (one
+// nt panel; p0 is a multiple of nr) as row-major words by a transpose,
+// then interleaves pairs of rows. j0 is even (a multiple of nr).
+func (p *PackedMatrix) packNNPairs(dst []float32, p0, j0, kc, nc int) {
+	const nr = 32 // bf16Kernel.nr: one nt panel is 32 rows of W
+	var tmp [nr * 512]float32
+	steps, sk := (kc+1)/2, (p.cols+1)/2
+	wn := (nc + 1) / 2                 // words of a row of the block
+	clear(dst[:(nc+nr-1)/nr*nr*steps]) // the zeros past kc and nc
+	for r0 := 0; r0 < kc; r0 += nr {
+		for c0 := 0; c0 < wn; c0 += 512 { // blocks of 1024 columns
+			cw := min(512, wn-c0)
+			// tmp[i·cw + t] = word j0/2+c0+t of row p0+r0+i of W.
+			src := p.nt[(p0+r0)/nr*nr*sk+(j0/2+c0)*nr:]
+			if !packFast(tmp[:nr*cw], src, true, nr, cw, nr) {
+				for t := 0; t < cw; t++ {
+					for i := 0; i < nr; i++ {
+						tmp[i*cw+t] = src[t*nr+i]
+					}
+				}
+			}
+			rows := min(nr, kc-r0)
+			for i := 0; i < rows; i += 2 {
+				s := (r0 + i) / 2
+				lo := tmp[i*cw : (i+1)*cw]
+				hi := tmp[(i+1)*cw : (i+2)*cw] // zero lanes past W's rows, or the next row
+				for t, lw := range lo {
+					l, h := math.Float32bits(lw), uint32(0)
+					if i+1 < rows {
+						h = math.Float32bits(hi[t])
+					}
+					j := 2 * (c0 + t)
+					d := dst[(j/nr)*nr*steps+s*nr+j%nr:]
+					d[0] = math.Float32frombits(l&0xffff | h<<16)
+					if j+1 < nc {
+						d[1] = math.Float32frombits(l>>16 | h&0xffff0000)
+					}
+				}
+			}
+		}
+	}
 }
