@@ -17,10 +17,11 @@ const (
 	// FP32 keeps every weight in float32: exact, the default (also "").
 	FP32 Precision = "fp32"
 	// BF16 stores the frozen weights (frozen projections, the embedding
-	// and the LM head) as bfloat16, half the memory of float32, and
-	// multiplies with them by tensor.SgemmBF16: the other operand is
-	// rounded to bfloat16 as it is packed, products are exact and sums
-	// accumulate in float32.
+	// and the LM head) as bfloat16, half the memory of float32, packed
+	// once as tensor.PackedMatrix, and multiplies with them as
+	// tensor.SgemmBF16 does: the other operand is rounded to bfloat16 as
+	// it is packed, products are exact and sums accumulate in float32
+	// (with VDPBF16PS on AMD Zen 4 and later; GANTRY_BF16 overrides).
 	BF16 Precision = "bf16"
 )
 
