@@ -60,3 +60,8 @@ func loraUpAddAVX512(dx, du *float32, mask *uint16, a *float32, rows, in, r int,
 //
 //go:noescape
 func loraDownGradAVX512(da, du, x *float32, mask *uint16, rows, in, r int, scale float32)
+
+// loraDownGrad32AVX512 is loraDownGradAVX512 for 32 columns.
+//
+//go:noescape
+func loraDownGrad32AVX512(da, du, x *float32, mask *uint16, rows, in, r int, scale float32)

@@ -39,3 +39,7 @@ func loraUpAddAVX512(dx, du *float32, mask *uint16, a *float32, rows, in, r int,
 func loraDownGradAVX512(da, du, x *float32, mask *uint16, rows, in, r int, scale float32) {
 	panic("unreachable")
 }
+
+func loraDownGrad32AVX512(da, du, x *float32, mask *uint16, rows, in, r int, scale float32) {
+	panic("unreachable")
+}

@@ -123,10 +123,19 @@ func LoRADownGradDropout(da, du, x []float32, mask []uint64, bit0 int, scale flo
 		return
 	}
 	if LoRAFused(in, r, bit0) && j0%16 == 0 && j1%16 == 0 {
-		for j := j0; j < j1; j += 16 {
-			for k0 := 0; k0 < r; k0 += 8 {
-				loraDownGradAVX512(&da[k0*in+j], &du[k0], &x[j], maskAt(mask, bit0+j), rows, in, r, scale)
+		for j := j0; j < j1; {
+			w := 16
+			if j+32 <= j1 {
+				w = 32
 			}
+			for k0 := 0; k0 < r; k0 += 8 {
+				if w == 32 {
+					loraDownGrad32AVX512(&da[k0*in+j], &du[k0], &x[j], maskAt(mask, bit0+j), rows, in, r, scale)
+				} else {
+					loraDownGradAVX512(&da[k0*in+j], &du[k0], &x[j], maskAt(mask, bit0+j), rows, in, r, scale)
+				}
+			}
+			j += w
 		}
 		return
 	}
