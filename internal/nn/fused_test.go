@@ -59,12 +59,14 @@ func TestDropoutBitIdentical(t *testing.T) {
 // TestDropoutMaskGolden pins the mask: checkpoints replay it, so it must
 // never change.
 func TestDropoutMaskGolden(t *testing.T) {
-	mask := make([]uint64, 3)
-	DropoutMask(mask, 150, 0.1, 0x1234)
-	want := dropoutMaskScalar(150, 0.1, 0x1234)
-	for i := range want {
-		if mask[i] != want[i] {
-			t.Fatalf("word %d = %#x, want %#x", i, mask[i], want[i])
+	for _, n := range []int{150, 64*1500 + 37} { // one chunk; several, vectors and a tail
+		mask := make([]uint64, (n+63)/64)
+		DropoutMask(mask, n, 0.1, 0x1234)
+		want := dropoutMaskScalar(n, 0.1, 0x1234)
+		for i := range want {
+			if mask[i] != want[i] {
+				t.Fatalf("n=%d: word %d = %#x, want %#x", n, i, mask[i], want[i])
+			}
 		}
 	}
 }

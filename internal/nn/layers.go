@@ -2,7 +2,6 @@ package nn
 
 import (
 	"math"
-	"math/bits"
 	"runtime"
 	"unsafe"
 
@@ -368,32 +367,13 @@ func parallelClear[F Float](x []F) {
 // mask has (n+63)/64 words.
 func DropoutMask(mask []uint64, n int, p float64, key uint64) {
 	thresh := min(uint64(math.Round(p*32768)), 32767)
-	const hi = 0x8000800080008000
-	t4 := thresh * 0x0001000100010001
 	words := (n + 63) / 64
 	parallelChunks(words, 1024, func(w0, w1 int) {
-		for w := w0; w < w1; w++ {
-			z := key + uint64(w)*0x9e3779b97f4a7c15
-			z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-			z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-			s := z ^ (z >> 31)
-			var keep uint64
-			for q := 0; q < 16; q++ {
-				s += 0xa0761d6478bd642f
-				h, l := bits.Mul64(s, s^0xe7037ed1a0b428db)
-				r := h ^ l
-				// Four 15-bit lanes at once: with the lane's top bit set, lane − t
-				// cannot borrow, and the top bit survives exactly when lane ≥ t.
-				d := ((r &^ hi) | hi) - t4
-				m := d & hi
-				keep |= ((m>>15 | m>>30 | m>>45 | m>>60) & 0xf) << (4 * q)
-			}
-			if rem := n - w*64; rem < 64 {
-				keep &= 1<<rem - 1
-			}
-			mask[w] = keep
-		}
+		tensor.DropoutMaskWords(mask[w0:w1], w0, key, thresh)
 	})
+	if rem := n % 64; rem != 0 {
+		mask[words-1] &= 1<<rem - 1
+	}
 }
 
 // DropoutForward computes out = x·mask/(1−p) with the keep-bits of

@@ -4,7 +4,11 @@ package tensor
 
 // Assembly in vfused_amd64.s; n is any length ≥ 1 (the tail is masked).
 
+import "golang.org/x/sys/cpu"
+
 const fusedAsm = true
+
+var hasAVX512DQ = hasAVX512 && cpu.X86.HasAVX512DQ
 
 //go:noescape
 func dropoutScaleAVX512(out, x *float32, mask *uint64, n int, scale float32)
@@ -65,3 +69,9 @@ func loraDownGradAVX512(da, du, x *float32, mask *uint16, rows, in, r int, scale
 //
 //go:noescape
 func loraDownGrad32AVX512(da, du, x *float32, mask *uint16, rows, in, r int, scale float32)
+
+// dropoutMaskAVX512 fills n words (n a multiple of 8) of
+// DropoutMaskWords, words w0, w0+1, … .
+//
+//go:noescape
+func dropoutMaskAVX512(mask *uint64, n int, w0, key, t4 uint64)

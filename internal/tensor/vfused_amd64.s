@@ -984,3 +984,112 @@ g2store:
 	VMOVUPS Z17, 64(DI)(R10*1)
 	VZEROUPPER
 	RET
+
+DATA vfmask<>+0(SB)/8, $0x9e3779b97f4a7c15
+DATA vfmask<>+8(SB)/8, $0xbf58476d1ce4e5b9
+DATA vfmask<>+16(SB)/8, $0x94d049bb133111eb
+DATA vfmask<>+24(SB)/8, $0xa0761d6478bd642f
+DATA vfmask<>+32(SB)/8, $0xe7037ed1a0b428db
+DATA vfmask<>+40(SB)/8, $0x8000800080008000
+DATA vfmask<>+48(SB)/8, $0x00000000ffffffff
+DATA vfmask<>+56(SB)/8, $0x000000000000000f
+DATA vfmask<>+64(SB)/8, $8
+GLOBL vfmask<>(SB), RODATA|NOPTR, $72
+
+DATA vfiota64<>+0(SB)/8, $0
+DATA vfiota64<>+8(SB)/8, $1
+DATA vfiota64<>+16(SB)/8, $2
+DATA vfiota64<>+24(SB)/8, $3
+DATA vfiota64<>+32(SB)/8, $4
+DATA vfiota64<>+40(SB)/8, $5
+DATA vfiota64<>+48(SB)/8, $6
+DATA vfiota64<>+56(SB)/8, $7
+GLOBL vfiota64<>(SB), RODATA|NOPTR, $64
+
+// func dropoutMaskAVX512(mask *uint64, n int, w0, key, t4 uint64)
+// Eight words per vector, one per 64-bit lane. The high half of s·b is
+// built from 32×32→64-bit products: with s = s1·2³² + s0, b = b1·2³² + b0,
+// mid = (s0b0 >> 32) + lo32(s0b1) + lo32(s1b0) and
+// hi = s1b1 + (s0b1 >> 32) + (s1b0 >> 32) + (mid >> 32).
+TEXT ·dropoutMaskAVX512(SB), NOSPLIT, $0-40
+	MOVQ mask+0(FP), DI
+	MOVQ n+8(FP), CX
+	VPBROADCASTQ w0+16(FP), Z30
+	VPADDQ vfiota64<>(SB), Z30, Z30      // word indices
+	VPBROADCASTQ key+24(FP), Z29
+	VPBROADCASTQ t4+32(FP), Z28
+	VPBROADCASTQ vfmask<>+0(SB), Z20
+	VPBROADCASTQ vfmask<>+8(SB), Z21
+	VPBROADCASTQ vfmask<>+16(SB), Z22
+	VPBROADCASTQ vfmask<>+24(SB), Z23
+	VPBROADCASTQ vfmask<>+32(SB), Z24
+	VPBROADCASTQ vfmask<>+40(SB), Z25
+	VPBROADCASTQ vfmask<>+48(SB), Z26
+	VPBROADCASTQ vfmask<>+56(SB), Z27
+	VPBROADCASTQ vfmask<>+64(SB), Z19
+
+mkloop:
+	TESTQ CX, CX
+	JEQ mkdone
+	// splitmix64(key + w·φ)
+	VPMULLQ Z20, Z30, Z0
+	VPADDQ Z29, Z0, Z0
+	VPSRLQ $30, Z0, Z1
+	VPXORQ Z1, Z0, Z0
+	VPMULLQ Z21, Z0, Z0
+	VPSRLQ $27, Z0, Z1
+	VPXORQ Z1, Z0, Z0
+	VPMULLQ Z22, Z0, Z0
+	VPSRLQ $31, Z0, Z1
+	VPXORQ Z1, Z0, Z0       // s
+	VPXORQ Z18, Z18, Z18    // keep
+	MOVQ $16, DX
+
+mkdraw:
+	VPADDQ Z23, Z0, Z0      // s += …
+	VPXORQ Z24, Z0, Z1      // b = s ^ …
+	VPMULLQ Z1, Z0, Z2      // lo
+	VPSRLQ $32, Z0, Z3      // s1
+	VPSRLQ $32, Z1, Z4      // b1
+	VPMULUDQ Z1, Z0, Z5     // s0b0
+	VPMULUDQ Z4, Z0, Z6     // s0b1
+	VPMULUDQ Z1, Z3, Z7     // s1b0
+	VPMULUDQ Z4, Z3, Z8     // s1b1
+	VPSRLQ $32, Z5, Z5
+	VPANDQ Z26, Z6, Z9
+	VPANDQ Z26, Z7, Z10
+	VPADDQ Z9, Z5, Z5
+	VPADDQ Z10, Z5, Z5      // mid
+	VPSRLQ $32, Z6, Z6
+	VPSRLQ $32, Z7, Z7
+	VPSRLQ $32, Z5, Z5
+	VPADDQ Z6, Z8, Z8
+	VPADDQ Z7, Z8, Z8
+	VPADDQ Z5, Z8, Z8       // hi
+	VPXORQ Z2, Z8, Z8       // r = hi ^ lo
+	VPORQ Z25, Z8, Z8       // lanes with their top bit set
+	VPSUBQ Z28, Z8, Z8
+	VPANDQ Z25, Z8, Z8      // m: bits 15, 31, 47, 63
+	VPSRLQ $15, Z8, Z9
+	VPSRLQ $30, Z8, Z10
+	VPSRLQ $45, Z8, Z11
+	VPSRLQ $60, Z8, Z12
+	VPORQ Z10, Z9, Z9
+	VPORQ Z12, Z11, Z11
+	VPORQ Z11, Z9, Z9
+	VPANDQ Z27, Z9, Z9      // four keep-bits
+	VPSRLQ $4, Z18, Z18     // draw q ends at bits 4q..4q+3
+	VPSLLQ $60, Z9, Z9
+	VPORQ Z9, Z18, Z18
+	DECQ DX
+	JNE mkdraw
+
+	VMOVDQU64 Z18, (DI)
+	VPADDQ Z19, Z30, Z30
+	ADDQ $64, DI
+	SUBQ $8, CX
+	JMP mkloop
+
+mkdone:
+	VZEROUPPER
+	RET

@@ -4,6 +4,8 @@ package tensor
 
 const fusedAsm = false
 
+const hasAVX512DQ = false
+
 func dropoutScaleAVX512(out, x *float32, mask *uint64, n int, scale float32) { panic("unreachable") }
 
 func dropoutScaleAddAVX512(dx, d *float32, mask *uint64, n int, scale float32) { panic("unreachable") }
@@ -43,3 +45,5 @@ func loraDownGradAVX512(da, du, x *float32, mask *uint16, rows, in, r int, scale
 func loraDownGrad32AVX512(da, du, x *float32, mask *uint16, rows, in, r int, scale float32) {
 	panic("unreachable")
 }
+
+func dropoutMaskAVX512(mask *uint64, n int, w0, key, t4 uint64) { panic("unreachable") }
