@@ -1,8 +1,11 @@
 package nn
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/gantryml/gantry/internal/tensor"
@@ -206,29 +209,45 @@ func TestRMSNormBackwardKernel(t *testing.T) {
 	}
 }
 
-// TestLoRADropoutFused checks the fused LoRA-with-dropout layer functions
-// (float32, AVX-512 where the CPU has it) against the float64 path, which
-// materialises the dropped-out input and runs the plain products.
+// TestLoRADropoutFused checks the LoRA layer functions with and without
+// a dropout mask (float32: the fused kernels where the CPU and the widths
+// allow) against the float64 path, which materialises the dropped-out
+// input and runs the plain products, and without a mask against
+// LoRAForward/LoRABackward.
 func TestLoRADropoutFused(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
-	for _, sh := range []struct{ N, in, out, r int }{{37, 48, 40, 8}, {64, 32, 16, 16}, {5, 24, 8, 8}} {
+	for _, sh := range []struct {
+		N, in, out, r int
+		drop          bool
+	}{
+		{37, 48, 40, 8, true}, {64, 32, 16, 16, true}, {5, 24, 8, 8, true}, {16, 48, 64, 8, true},
+		{37, 48, 40, 8, false}, {16, 48, 64, 8, false}, {9, 24, 32, 16, false},
+	} {
 		N, in, out, r := sh.N, sh.in, sh.out, sh.r
 		const p = 0.3
 		x, a, b, y0 := randF32(rng, N*in), randF32(rng, r*in), randF32(rng, out*r), randF32(rng, N*out)
 		dy, da0, db0, dx0 := randF32(rng, N*out), randF32(rng, r*in), randF32(rng, out*r), randF32(rng, N*in)
-		mask := make([]uint64, (N*in+63)/64)
-		DropoutMask(mask, N*in, p, 5)
+		var mask []uint64
+		if sh.drop {
+			mask = make([]uint64, (N*in+63)/64)
+			DropoutMask(mask, N*in, p, 5)
+		}
 		const scale = 0.7
 		y, u := append([]float32(nil), y0...), make([]float32, N*r)
-		LoRAForwardDropout(y, u, x, mask, p, make([]float32, N*in), a, b, scale, N, in, out, r)
+		LoRAForwardDropout(y, u, x, mask, p, make([]float32, N*in), make([]float32, r*out), a, b, scale, N, in, out, r)
 		da, db, dx := append([]float32(nil), da0...), append([]float32(nil), db0...), append([]float32(nil), dx0...)
 		LoRABackwardDropout(dx, da, db, make([]float32, N*r), make([]float32, r*out), dy, x, mask, p, make([]float32, N*in), make([]float32, N*in), u, a, b, scale, N, in, out, r)
 
 		f := fromF32[float64]
 		y64, u64 := f(y0), make([]float64, N*r)
-		LoRAForwardDropout(y64, u64, f(x), mask, p, make([]float64, N*in), f(a), f(b), scale, N, in, out, r)
 		da64, db64, dx64 := f(da0), f(db0), f(dx0)
-		LoRABackwardDropout(dx64, da64, db64, make([]float64, N*r), make([]float64, r*out), f(dy), f(x), mask, p, make([]float64, N*in), make([]float64, N*in), u64, f(a), f(b), scale, N, in, out, r)
+		if sh.drop {
+			LoRAForwardDropout(y64, u64, f(x), mask, p, make([]float64, N*in), make([]float64, r*out), f(a), f(b), scale, N, in, out, r)
+			LoRABackwardDropout(dx64, da64, db64, make([]float64, N*r), make([]float64, r*out), f(dy), f(x), mask, p, make([]float64, N*in), make([]float64, N*in), u64, f(a), f(b), scale, N, in, out, r)
+		} else {
+			LoRAForward(y64, u64, f(x), f(a), f(b), scale, N, in, out, r)
+			LoRABackward(dx64, da64, db64, make([]float64, N*r), f(dy), f(x), u64, f(a), f(b), scale, N, in, out, r)
+		}
 		for _, c := range []struct {
 			name string
 			got  []float32
@@ -241,6 +260,70 @@ func TestLoRADropoutFused(t *testing.T) {
 			for i, v := range c.want {
 				if math.Abs(float64(c.got[i])-v) > 1e-5*scaleRef {
 					t.Fatalf("%+v %s[%d] = %v, float64 %v", sh, c.name, i, c.got[i], v)
+				}
+			}
+		}
+	}
+}
+
+// TestFusedNetMatchesFloat64 runs whole LoRA steps with rank 8 (the fused
+// LoRA kernels where widths allow) with and without dropout: float32
+// gradients match float64 ones, and are bit-identical on 1 and 3 threads.
+func TestFusedNetMatchesFloat64(t *testing.T) {
+	ctx := context.Background()
+	for _, p := range []float64{0, 0.1} {
+		opt := Options{Method: LoRA, LoRARank: 8, LoRAAlpha: 8, LoRADropout: p, Seed: 1}
+		var ref [][]float32
+		for run, threads := range []int{1, 3} {
+			prev := runtime.GOMAXPROCS(threads)
+			cfg, w := tinyModel(false, false, 2)
+			n, err := New(cfg, w, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			perturbAdapters(n, 2)
+			n64, err := NewOf[float64](cfg, w, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, q := range n.Params() {
+				for j, v := range q.Data {
+					n64.Params()[i].Data[j] = float64(v)
+				}
+			}
+			loss, _, err := n.ForwardBackward(ctx, tinyBatch(), 0.25)
+			if err != nil {
+				t.Fatal(err)
+			}
+			loss64, _, err := n64.ForwardBackward(ctx, tinyBatch(), 0.25)
+			runtime.GOMAXPROCS(prev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.Abs(loss-loss64) > 1e-5*math.Abs(loss64) {
+				t.Errorf("p=%v: loss %v, float64 %v", p, loss, loss64)
+			}
+			var grads [][]float32
+			for i, q := range n.Params() {
+				grads = append(grads, slices.Clone(q.Grad))
+				g64 := n64.Params()[i].Grad
+				var m float64
+				for _, v := range g64 {
+					m = max(m, math.Abs(v))
+				}
+				for j, v := range q.Grad {
+					if math.Abs(float64(v)-g64[j]) > 1e-4*m {
+						t.Fatalf("p=%v: %s grad[%d] = %v, float64 %v", p, q.Name, j, v, g64[j])
+					}
+				}
+			}
+			if run == 0 {
+				ref = grads
+				continue
+			}
+			for i := range grads {
+				if !slices.Equal(grads[i], ref[i]) {
+					t.Errorf("p=%v: gradient of %s differs on %d threads", p, n.Params()[i].Name, threads)
 				}
 			}
 		}

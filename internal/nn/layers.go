@@ -270,23 +270,18 @@ func LoRAForward[F Float](y, u, x, a, b []F, scale F, N, in, out, r int) {
 // dB += scale·dyᵀ·u, du = scale·dy·B (scratch [N, r], overwritten),
 // dA += duᵀ·x and, when dx is not nil, dx += du·A.
 func LoRABackward[F Float](dx, da, db, du, dy, x, u, a, b []F, scale F, N, in, out, r int) {
-	loraBackward(dx, da, db, du, make([]F, r*out), dy, x, u, a, b, scale, N, in, out, r, false)
+	loraBackward(dx, da, db, du, make([]F, r*out), dy, x, u, a, b, scale, N, in, out, r)
 }
 
 // loraBackward is LoRABackward with scratch dbT [r, out] for dBᵀ: the
 // product is formed as scale·uᵀ·dy (r rows of out columns) and added to
 // dB transposed, a shape the GEMM runs ~2.5× faster than dyᵀ·u with its
-// r-wide output. With overwriteDx, dx = du·A instead of dx += du·A (for
-// scratch that would otherwise be cleared first).
-func loraBackward[F Float](dx, da, db, du, dbT, dy, x, u, a, b []F, scale F, N, in, out, r int, overwriteDx bool) {
+// r-wide output.
+func loraBackward[F Float](dx, da, db, du, dbT, dy, x, u, a, b []F, scale F, N, in, out, r int) {
 	loraBackwardB(db, du, dbT, dy, u, b, scale, N, out, r)
 	gemm(true, false, r, in, N, 1, du, r, x, in, 1, da, in)
 	if dx != nil {
-		beta := F(1)
-		if overwriteDx {
-			beta = 0
-		}
-		gemm(false, false, N, in, r, 1, du, r, a, in, beta, dx, in)
+		gemm(false, false, N, in, r, 1, du, r, a, in, 1, dx, in)
 	}
 }
 
@@ -304,33 +299,84 @@ func loraBackwardB[F Float](db, du, dbT, dy, u, b []F, scale F, N, out, r int) {
 }
 
 // LoRAForwardDropout is LoRAForward on the dropped-out input
-// xd = DropoutForward(x, mask, p): u = xd·Aᵀ, y += scale·u·Bᵀ. Where
-// tensor.LoRAFused allows (float32, AVX-512, in a multiple of 16, r of 8)
-// the down projection reads x and the mask bits directly
-// (tensor.LoRADownDropout, rows split over threads) and xd is never
-// formed; otherwise xd [N, in] is scratch for DropoutForward.
-func LoRAForwardDropout[F Float](y, u, x []F, mask []uint64, p float64, xd, a, b []F, scale F, N, in, out, r int) {
+// xd = DropoutForward(x, mask, p), or on x itself when mask is nil:
+// u = xd·Aᵀ, y += scale·u·Bᵀ. Where tensor.LoRAFused allows (float32,
+// AVX-512, the width a multiple of 16, r of 8) each product runs on the
+// fused kernels, rows split over threads: the down projection reads x and
+// the mask bits directly (tensor.LoRADownDropout) and xd is never formed;
+// the up projection adds scale·u·Bᵀ with Bᵀ transposed into bt [r, out]
+// (tensor.LoRAUpDropoutAdd without a mask). Otherwise xd [N, in] is
+// scratch for DropoutForward and the products are GEMMs.
+func LoRAForwardDropout[F Float](y, u, x []F, mask []uint64, p float64, xd, bt, a, b []F, scale F, N, in, out, r int) {
 	if is32[F]() && tensor.LoRAFused(in, r, 0) {
-		s := float32(1 / (1 - p)) // DropoutForward's scale
+		s := float32(1) // x·1 is x: the products of LoRAForward
+		if mask != nil {
+			s = float32(1 / (1 - p)) // DropoutForward's scale
+		}
 		parallelChunks(N, rowChunk(in), func(i0, i1 int) {
 			tensor.LoRADownDropout(as32(u[i0*r:i1*r]), as32(x[i0*in:i1*in]), mask, i0*in, s, as32(a), i1-i0, in, r)
 		})
-		gemm(false, true, N, out, r, scale, u, r, b, r, 1, y, out)
+	} else {
+		src := x
+		if mask != nil {
+			DropoutForward(xd, x, mask, p)
+			src = xd
+		}
+		gemm(false, true, N, r, in, 1, src, in, a, in, 0, u, r)
+	}
+	if is32[F]() && tensor.LoRAFused(out, r, 0) {
+		transposeInto(bt, b, out, r)
+		parallelChunks(N, rowChunk(out), func(i0, i1 int) {
+			tensor.LoRAUpDropoutAdd(as32(y[i0*out:i1*out]), as32(u[i0*r:i1*r]), nil, 0, float32(scale), as32(bt), i1-i0, out, r)
+		})
 		return
 	}
-	DropoutForward(xd, x, mask, p)
-	LoRAForward(y, u, xd, a, b, scale, N, in, out, r)
+	gemm(false, true, N, out, r, scale, u, r, b, r, 1, y, out)
 }
 
-// LoRABackwardDropout is LoRABackward for LoRAForwardDropout: dB and du
-// as there, dA += duᵀ·xd and, when dx is not nil, dx += DropoutBackward of
-// du·A. Fused as in LoRAForwardDropout (tensor.LoRADownGradDropout over
-// column strips, tensor.LoRAUpDropoutAdd over rows); otherwise xd and dtmp
-// [N, in] are scratch. dbT [r, out] as in loraBackward.
+// transposeInto sets t [c, rows] to the transpose of m [rows, c].
+func transposeInto[F Float](t, m []F, rows, c int) {
+	for i := 0; i < rows; i++ {
+		for j, v := range m[i*c : (i+1)*c] {
+			t[j*rows+i] = v
+		}
+	}
+}
+
+// LoRABackwardDropout is LoRABackward for LoRAForwardDropout (mask nil: no
+// dropout): dB += scale·dyᵀ·u, du = scale·dy·B (scratch [N, r]),
+// dA += duᵀ·xd and, when dx is not nil, dx += DropoutBackward of du·A
+// (dx += du·A without a mask). Fused as in LoRAForwardDropout: the B side
+// on tensor.LoRADownGradDropout (column strips over threads, dbT [r, out]
+// then added to dB) and tensor.LoRADownDropout with Bᵀ in dbT; the A side
+// on tensor.LoRADownGradDropout and tensor.LoRAUpDropoutAdd reading x and
+// the mask bits. Otherwise GEMMs, with xd and dtmp [N, in] scratch for the
+// dropout.
 func LoRABackwardDropout[F Float](dx, da, db, du, dbT, dy, x []F, mask []uint64, p float64, xd, dtmp, u, a, b []F, scale F, N, in, out, r int) {
-	if is32[F]() && tensor.LoRAFused(in, r, 0) {
-		s := float32(1 / (1 - p))
+	if is32[F]() && tensor.LoRAFused(out, r, 0) {
+		t := dbT[:r*out]
+		clear(t)
+		parallelChunks(out/16, 2, func(c0, c1 int) {
+			tensor.LoRADownGradDropout(as32(t), as32(u), as32(dy), nil, 0, float32(scale), N, out, r, c0*16, c1*16)
+		})
+		for o := 0; o < out; o++ {
+			row := db[o*r : (o+1)*r]
+			for k := range row {
+				row[k] += t[k*out+o]
+			}
+		}
+		transposeInto(t, b, out, r)
+		parallelChunks(N, rowChunk(out), func(i0, i1 int) {
+			tensor.LoRADownDropout(as32(du[i0*r:i1*r]), as32(dy[i0*out:i1*out]), nil, 0, float32(scale), as32(t), i1-i0, out, r)
+		})
+	} else {
 		loraBackwardB(db, du, dbT, dy, u, b, scale, N, out, r)
+	}
+	if is32[F]() && tensor.LoRAFused(in, r, 0) {
+		s := float32(1)
+		if mask != nil {
+			s = float32(1 / (1 - p))
+		}
 		parallelChunks(in/16, 2, func(c0, c1 int) {
 			tensor.LoRADownGradDropout(as32(da), as32(du), as32(x), mask, 0, s, N, in, r, c0*16, c1*16)
 		})
@@ -341,14 +387,18 @@ func LoRABackwardDropout[F Float](dx, da, db, du, dbT, dy, x []F, mask []uint64,
 		}
 		return
 	}
-	DropoutForward(xd, x, mask, p)
-	var ddx []F
-	if dx != nil {
-		ddx = dtmp
+	if mask == nil {
+		gemm(true, false, r, in, N, 1, du, r, x, in, 1, da, in)
+		if dx != nil {
+			gemm(false, false, N, in, r, 1, du, r, a, in, 1, dx, in)
+		}
+		return
 	}
-	loraBackward(ddx, da, db, du, dbT, dy, xd, u, a, b, scale, N, in, out, r, true)
+	DropoutForward(xd, x, mask, p)
+	gemm(true, false, r, in, N, 1, du, r, xd, in, 1, da, in)
 	if dx != nil {
-		DropoutBackward(dx, ddx, mask, p)
+		gemm(false, false, N, in, r, 1, du, r, a, in, 0, dtmp, in)
+		DropoutBackward(dx, dtmp, mask, p)
 	}
 }
 

@@ -570,12 +570,14 @@ func (n *NetOf[F]) linearForward(l, i int, y, x []F, a *acts[F], train bool) {
 		linearForward(y, x, ln.weight(), ln.b, N, ln.in, ln.out)
 	}
 	if ln.loraA != nil {
-		if p := n.opt.LoRADropout; train && p > 0 {
-			DropoutMask(a.mask[i], N*ln.in, p, n.dropKey(l, i))
-			LoRAForwardDropout(y, a.lora[i], x, a.mask[i], p, n.drop[:N*ln.in], ln.loraA.Data, ln.loraB.Data, n.loraScale, N, ln.in, ln.out, n.r)
-		} else {
-			LoRAForward(y, a.lora[i], x, ln.loraA.Data, ln.loraB.Data, n.loraScale, N, ln.in, ln.out, n.r)
+		var mask []uint64
+		var xd []F
+		p := n.opt.LoRADropout
+		if train && p > 0 {
+			mask, xd = a.mask[i], n.drop[:N*ln.in]
+			DropoutMask(mask, N*ln.in, p, n.dropKey(l, i))
 		}
+		LoRAForwardDropout(y, a.lora[i], x, mask, p, xd, n.ldbT, ln.loraA.Data, ln.loraB.Data, n.loraScale, N, ln.in, ln.out, n.r)
 	}
 }
 
@@ -601,11 +603,13 @@ func (n *NetOf[F]) linearBackward(l, i int, dx, dy, x []F, a *acts[F]) {
 	}
 	linearBackward(dxBase, ln.dw, ln.db, dy, xin, ln.weight(), N, ln.in, ln.out)
 	if ln.loraA != nil {
-		if p := n.opt.LoRADropout; p > 0 {
-			LoRABackwardDropout(dxBase, ln.loraA.Grad, ln.loraB.Grad, n.ldu, n.ldbT, dy, xin, a.mask[i], p, n.drop[:N*ln.in], n.dtmp[:N*ln.in], a.lora[i], ln.loraA.Data, ln.loraB.Data, n.loraScale, N, ln.in, ln.out, n.r)
-		} else {
-			loraBackward(dxBase, ln.loraA.Grad, ln.loraB.Grad, n.ldu, n.ldbT, dy, xin, a.lora[i], ln.loraA.Data, ln.loraB.Data, n.loraScale, N, ln.in, ln.out, n.r, false)
+		var mask []uint64
+		var xd, dtmp []F
+		p := n.opt.LoRADropout
+		if p > 0 {
+			mask, xd, dtmp = a.mask[i], n.drop[:N*ln.in], n.dtmp[:N*ln.in]
 		}
+		LoRABackwardDropout(dxBase, ln.loraA.Grad, ln.loraB.Grad, n.ldu, n.ldbT, dy, xin, mask, p, xd, dtmp, a.lora[i], ln.loraA.Data, ln.loraB.Data, n.loraScale, N, ln.in, ln.out, n.r)
 	}
 	if ln.ia3 != nil && ln.ia3In {
 		IA3Backward(dxBase, ln.ia3.Grad, dxBase, x, ln.ia3.Data, N, ln.in)

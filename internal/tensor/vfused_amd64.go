@@ -75,3 +75,18 @@ func loraDownGrad32AVX512(da, du, x *float32, mask *uint16, rows, in, r int, sca
 //
 //go:noescape
 func dropoutMaskAVX512(mask *uint64, n int, w0, key, t4 uint64)
+
+// The NoMask kernels are the ones above with every element kept: mask is
+// not read.
+
+//go:noescape
+func loraDownNoMaskAVX512(u, x *float32, mask *uint16, a *float32, rows, in, r int, scale float32)
+
+//go:noescape
+func loraUpAddNoMaskAVX512(dx, du *float32, mask *uint16, a *float32, rows, in, r int, scale float32)
+
+//go:noescape
+func loraDownGradNoMaskAVX512(da, du, x *float32, mask *uint16, rows, in, r int, scale float32)
+
+//go:noescape
+func loraDownGrad32NoMaskAVX512(da, du, x *float32, mask *uint16, rows, in, r int, scale float32)

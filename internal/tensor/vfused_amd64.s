@@ -1093,3 +1093,374 @@ mkdraw:
 mkdone:
 	VZEROUPPER
 	RET
+
+// func loraDownNoMaskAVX512(u, x *float32, mask *uint16, a *float32, rows, in, r int, scale float32)
+// loraDownAVX512 with every element kept (mask is not read).
+// Per row of x: Z0–Z7 accumulate xd·A[k] for the eight rows k of A in
+// sixteen lanes; then each is reduced and u[n, 0..7] stored.
+TEXT ·loraDownNoMaskAVX512(SB), NOSPLIT, $0-60
+	MOVQ u+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ mask+16(FP), BX
+	MOVQ a+24(FP), R8
+	MOVQ rows+32(FP), R9
+	MOVQ in+40(FP), R12
+	MOVQ r+48(FP), R11
+	VBROADCASTSS scale+56(FP), Z31
+	SHLQ $2, R11            // u row stride, bytes
+	SHLQ $2, R12            // x and A row stride, bytes
+	LEAQ (R12)(R12*2), R13  // 3 strides
+
+ldrownm:
+	TESTQ R9, R9
+	JEQ lddonenm
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	MOVQ SI, AX             // x[n, j]
+	MOVQ BX, DX             // mask halfword of x[n, j]
+	MOVQ R8, CX             // A[0, j]
+	LEAQ (R8)(R12*4), R10   // A[4, j]
+	MOVQ R12, R9
+	ADDQ SI, R9             // end of row n of x (the row count is in rows+32(FP))
+
+ldcolnm:
+	VMOVAPS Z31, Z9
+	VMULPS (AX), Z9, Z8     // xd
+	VFMADD231PS (CX), Z8, Z0
+	VFMADD231PS (CX)(R12*1), Z8, Z1
+	VFMADD231PS (CX)(R12*2), Z8, Z2
+	VFMADD231PS (CX)(R13*1), Z8, Z3
+	VFMADD231PS (R10), Z8, Z4
+	VFMADD231PS (R10)(R12*1), Z8, Z5
+	VFMADD231PS (R10)(R12*2), Z8, Z6
+	VFMADD231PS (R10)(R13*1), Z8, Z7
+	ADDQ $64, AX
+	ADDQ $2, DX
+	ADDQ $64, CX
+	ADDQ $64, R10
+	CMPQ AX, R9
+	JLT ldcolnm
+
+	// Reduce: lanes l + l+8, adjacent pairs, halves.
+	VEXTRACTF32X8 $1, Z0, Y8
+	VADDPS Y8, Y0, Y0
+	VEXTRACTF32X8 $1, Z1, Y8
+	VADDPS Y8, Y1, Y1
+	VEXTRACTF32X8 $1, Z2, Y8
+	VADDPS Y8, Y2, Y2
+	VEXTRACTF32X8 $1, Z3, Y8
+	VADDPS Y8, Y3, Y3
+	VEXTRACTF32X8 $1, Z4, Y8
+	VADDPS Y8, Y4, Y4
+	VEXTRACTF32X8 $1, Z5, Y8
+	VADDPS Y8, Y5, Y5
+	VEXTRACTF32X8 $1, Z6, Y8
+	VADDPS Y8, Y6, Y6
+	VEXTRACTF32X8 $1, Z7, Y8
+	VADDPS Y8, Y7, Y7
+	VHADDPS Y1, Y0, Y0
+	VHADDPS Y3, Y2, Y2
+	VHADDPS Y5, Y4, Y4
+	VHADDPS Y7, Y6, Y6
+	VHADDPS Y2, Y0, Y0
+	VHADDPS Y6, Y4, Y4
+	VPERM2F128 $0x20, Y4, Y0, Y1
+	VPERM2F128 $0x31, Y4, Y0, Y2
+	VADDPS Y2, Y1, Y1
+	VMOVUPS Y1, (DI)
+
+	MOVQ AX, SI             // next row of x
+	MOVQ DX, BX
+	ADDQ R11, DI
+	MOVQ rows+32(FP), R9    // count rows down in the argument slot
+	DECQ R9
+	MOVQ R9, rows+32(FP)
+	JMP ldrownm
+
+lddonenm:
+	VZEROUPPER
+	RET
+
+// func loraUpAddNoMaskAVX512(dx, du *float32, mask *uint16, a *float32, rows, in, r int, scale float32)
+// loraUpAddAVX512 with every element kept (mask is not read).
+// Per row n and block of four vectors of columns: Z0–Z3 = Σ_k du[n,k]·A[k, j..]
+// over k in order, then dx += acc·(mask ? scale : 0); single vectors for
+// the rest of the row.
+TEXT ·loraUpAddNoMaskAVX512(SB), NOSPLIT, $0-60
+	MOVQ dx+0(FP), DI
+	MOVQ du+8(FP), SI
+	MOVQ mask+16(FP), BX
+	MOVQ a+24(FP), R8
+	MOVQ rows+32(FP), R9
+	MOVQ in+40(FP), R12
+	MOVQ r+48(FP), R11
+	VBROADCASTSS scale+56(FP), Z31
+	SHLQ $2, R12            // A and dx row stride, bytes
+	SHLQ $2, R11            // du row stride, bytes
+
+urownm:
+	TESTQ R9, R9
+	JEQ udonenm
+	MOVQ R12, R13           // bytes of the row left
+	MOVQ R8, CX             // A[0, j]
+
+ublknm:
+	CMPQ R13, $256
+	JLT uonenm
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	MOVQ CX, AX             // A[k, j]
+	MOVQ SI, DX             // du[n, k]
+	MOVQ R11, R10           // k bytes left
+
+ublkknm:
+	VBROADCASTSS (DX), Z8
+	VFMADD231PS (AX), Z8, Z0
+	VFMADD231PS 64(AX), Z8, Z1
+	VFMADD231PS 128(AX), Z8, Z2
+	VFMADD231PS 192(AX), Z8, Z3
+	ADDQ R12, AX
+	ADDQ $4, DX
+	SUBQ $4, R10
+	JNE ublkknm
+
+	VMOVAPS Z31, Z9
+	VMULPS Z9, Z0, Z0
+	VADDPS (DI), Z0, Z0
+	VMOVUPS Z0, (DI)
+	VMOVAPS Z31, Z9
+	VMULPS Z9, Z1, Z1
+	VADDPS 64(DI), Z1, Z1
+	VMOVUPS Z1, 64(DI)
+	VMOVAPS Z31, Z9
+	VMULPS Z9, Z2, Z2
+	VADDPS 128(DI), Z2, Z2
+	VMOVUPS Z2, 128(DI)
+	VMOVAPS Z31, Z9
+	VMULPS Z9, Z3, Z3
+	VADDPS 192(DI), Z3, Z3
+	VMOVUPS Z3, 192(DI)
+	ADDQ $256, CX
+	ADDQ $256, DI
+	ADDQ $8, BX
+	SUBQ $256, R13
+	JMP ublknm
+
+uonenm:
+	TESTQ R13, R13
+	JEQ unextnm
+	VXORPS Z0, Z0, Z0
+	MOVQ CX, AX
+	MOVQ SI, DX
+	MOVQ R11, R10
+
+uoneknm:
+	VBROADCASTSS (DX), Z8
+	VFMADD231PS (AX), Z8, Z0
+	ADDQ R12, AX
+	ADDQ $4, DX
+	SUBQ $4, R10
+	JNE uoneknm
+
+	VMOVAPS Z31, Z9
+	VMULPS Z9, Z0, Z0
+	VADDPS (DI), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, CX
+	ADDQ $64, DI
+	ADDQ $2, BX
+	SUBQ $64, R13
+	JMP uonenm
+
+unextnm:
+	ADDQ R11, SI            // next row of du
+	DECQ R9
+	JMP urownm
+
+udonenm:
+	VZEROUPPER
+	RET
+
+// func loraDownGradNoMaskAVX512(da, du, x *float32, mask *uint16, rows, in, r int, scale float32)
+// loraDownGradAVX512 with every element kept (mask is not read).
+// Z0–Z7 = Σ_n du[n, k]·xd[n, 0..15] over the rows in order, k = 0..7;
+// then da[k, 0..15] += Z_k.
+TEXT ·loraDownGradNoMaskAVX512(SB), NOSPLIT, $0-60
+	MOVQ da+0(FP), DI
+	MOVQ du+8(FP), SI
+	MOVQ x+16(FP), AX
+	MOVQ mask+24(FP), BX
+	MOVQ rows+32(FP), R9
+	MOVQ in+40(FP), R12
+	MOVQ r+48(FP), R11
+	VBROADCASTSS scale+56(FP), Z31
+	MOVQ R12, R13
+	SHRQ $3, R13            // mask row stride, bytes (in/16 halfwords)
+	SHLQ $2, R12            // x and dA row stride, bytes
+	SHLQ $2, R11            // du row stride, bytes
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	TESTQ R9, R9
+	JEQ gstorenm
+
+grownm:
+	VMOVAPS Z31, Z9
+	VMULPS (AX), Z9, Z8     // xd[n, 0..15]
+	VFMADD231PS.BCST (SI), Z8, Z0
+	VFMADD231PS.BCST 4(SI), Z8, Z1
+	VFMADD231PS.BCST 8(SI), Z8, Z2
+	VFMADD231PS.BCST 12(SI), Z8, Z3
+	VFMADD231PS.BCST 16(SI), Z8, Z4
+	VFMADD231PS.BCST 20(SI), Z8, Z5
+	VFMADD231PS.BCST 24(SI), Z8, Z6
+	VFMADD231PS.BCST 28(SI), Z8, Z7
+	ADDQ R12, AX
+	ADDQ R13, BX
+	ADDQ R11, SI
+	DECQ R9
+	JNE grownm
+
+gstorenm:
+	LEAQ (R12)(R12*2), R10
+	VADDPS (DI), Z0, Z0
+	VMOVUPS Z0, (DI)
+	VADDPS (DI)(R12*1), Z1, Z1
+	VMOVUPS Z1, (DI)(R12*1)
+	VADDPS (DI)(R12*2), Z2, Z2
+	VMOVUPS Z2, (DI)(R12*2)
+	VADDPS (DI)(R10*1), Z3, Z3
+	VMOVUPS Z3, (DI)(R10*1)
+	LEAQ (DI)(R12*4), DI
+	VADDPS (DI), Z4, Z4
+	VMOVUPS Z4, (DI)
+	VADDPS (DI)(R12*1), Z5, Z5
+	VMOVUPS Z5, (DI)(R12*1)
+	VADDPS (DI)(R12*2), Z6, Z6
+	VMOVUPS Z6, (DI)(R12*2)
+	VADDPS (DI)(R10*1), Z7, Z7
+	VMOVUPS Z7, (DI)(R10*1)
+	VZEROUPPER
+	RET
+
+// func loraDownGrad32NoMaskAVX512(da, du, x *float32, mask *uint16, rows, in, r int, scale float32)
+// loraDownGrad32AVX512 with every element kept (mask is not read).
+// loraDownGradAVX512 for 32 columns: Z0–Z7 columns 0–15, Z10–Z17 16–31.
+TEXT ·loraDownGrad32NoMaskAVX512(SB), NOSPLIT, $0-60
+	MOVQ da+0(FP), DI
+	MOVQ du+8(FP), SI
+	MOVQ x+16(FP), AX
+	MOVQ mask+24(FP), BX
+	MOVQ rows+32(FP), R9
+	MOVQ in+40(FP), R12
+	MOVQ r+48(FP), R11
+	VBROADCASTSS scale+56(FP), Z31
+	MOVQ R12, R13
+	SHRQ $3, R13
+	SHLQ $2, R12
+	SHLQ $2, R11
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	TESTQ R9, R9
+	JEQ g2storenm
+
+g2rownm:
+	VMOVAPS Z31, Z9
+	VMOVAPS Z31, Z19
+	VMULPS (AX), Z9, Z8
+	VMULPS 64(AX), Z19, Z18
+	VBROADCASTSS (SI), Z20
+	VFMADD231PS Z20, Z8, Z0
+	VFMADD231PS Z20, Z18, Z10
+	VBROADCASTSS 4(SI), Z21
+	VFMADD231PS Z21, Z8, Z1
+	VFMADD231PS Z21, Z18, Z11
+	VBROADCASTSS 8(SI), Z22
+	VFMADD231PS Z22, Z8, Z2
+	VFMADD231PS Z22, Z18, Z12
+	VBROADCASTSS 12(SI), Z23
+	VFMADD231PS Z23, Z8, Z3
+	VFMADD231PS Z23, Z18, Z13
+	VBROADCASTSS 16(SI), Z24
+	VFMADD231PS Z24, Z8, Z4
+	VFMADD231PS Z24, Z18, Z14
+	VBROADCASTSS 20(SI), Z25
+	VFMADD231PS Z25, Z8, Z5
+	VFMADD231PS Z25, Z18, Z15
+	VBROADCASTSS 24(SI), Z26
+	VFMADD231PS Z26, Z8, Z6
+	VFMADD231PS Z26, Z18, Z16
+	VBROADCASTSS 28(SI), Z27
+	VFMADD231PS Z27, Z8, Z7
+	VFMADD231PS Z27, Z18, Z17
+	ADDQ R12, AX
+	ADDQ R13, BX
+	ADDQ R11, SI
+	DECQ R9
+	JNE g2rownm
+
+g2storenm:
+	LEAQ (R12)(R12*2), R10
+	VADDPS (DI), Z0, Z0
+	VMOVUPS Z0, (DI)
+	VADDPS 64(DI), Z10, Z10
+	VMOVUPS Z10, 64(DI)
+	VADDPS (DI)(R12*1), Z1, Z1
+	VMOVUPS Z1, (DI)(R12*1)
+	VADDPS 64(DI)(R12*1), Z11, Z11
+	VMOVUPS Z11, 64(DI)(R12*1)
+	VADDPS (DI)(R12*2), Z2, Z2
+	VMOVUPS Z2, (DI)(R12*2)
+	VADDPS 64(DI)(R12*2), Z12, Z12
+	VMOVUPS Z12, 64(DI)(R12*2)
+	VADDPS (DI)(R10*1), Z3, Z3
+	VMOVUPS Z3, (DI)(R10*1)
+	VADDPS 64(DI)(R10*1), Z13, Z13
+	VMOVUPS Z13, 64(DI)(R10*1)
+	LEAQ (DI)(R12*4), DI
+	VADDPS (DI), Z4, Z4
+	VMOVUPS Z4, (DI)
+	VADDPS 64(DI), Z14, Z14
+	VMOVUPS Z14, 64(DI)
+	VADDPS (DI)(R12*1), Z5, Z5
+	VMOVUPS Z5, (DI)(R12*1)
+	VADDPS 64(DI)(R12*1), Z15, Z15
+	VMOVUPS Z15, 64(DI)(R12*1)
+	VADDPS (DI)(R12*2), Z6, Z6
+	VMOVUPS Z6, (DI)(R12*2)
+	VADDPS 64(DI)(R12*2), Z16, Z16
+	VMOVUPS Z16, 64(DI)(R12*2)
+	VADDPS (DI)(R10*1), Z7, Z7
+	VMOVUPS Z7, (DI)(R10*1)
+	VADDPS 64(DI)(R10*1), Z17, Z17
+	VMOVUPS Z17, 64(DI)(R10*1)
+	VZEROUPPER
+	RET
+

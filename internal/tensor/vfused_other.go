@@ -47,3 +47,19 @@ func loraDownGrad32AVX512(da, du, x *float32, mask *uint16, rows, in, r int, sca
 }
 
 func dropoutMaskAVX512(mask *uint64, n int, w0, key, t4 uint64) { panic("unreachable") }
+
+func loraDownNoMaskAVX512(u, x *float32, mask *uint16, a *float32, rows, in, r int, scale float32) {
+	panic("unreachable")
+}
+
+func loraUpAddNoMaskAVX512(dx, du *float32, mask *uint16, a *float32, rows, in, r int, scale float32) {
+	panic("unreachable")
+}
+
+func loraDownGradNoMaskAVX512(da, du, x *float32, mask *uint16, rows, in, r int, scale float32) {
+	panic("unreachable")
+}
+
+func loraDownGrad32NoMaskAVX512(da, du, x *float32, mask *uint16, rows, in, r int, scale float32) {
+	panic("unreachable")
+}

@@ -15,6 +15,8 @@ import (
 //
 // Mask bit b of the stream (bit b%64 of mask[b/64]) belongs to element b
 // of x in row-major order, counted from row 0 of the arguments plus bit0.
+// A nil mask keeps every element: the same products of x·s (LoRA's B side
+// and the kernels without dropout).
 // The products are summed in float32 with fused multiply-adds in fixed
 // orders that depend on the shape only (results do not depend on how rows
 // or columns are split over threads): LoRADownDropout in sixteen lanes per
@@ -30,16 +32,19 @@ func LoRAFused(in, r, bit0 int) bool {
 }
 
 func loraCheck(fn string, rows, in, r int, x, y []float32, ny int, a []float32, mask []uint64, bit0 int) {
-	if rows < 0 || in < 0 || r < 0 || bit0 < 0 || len(x) < rows*in || len(y) < rows*ny || len(a) < r*in || len(mask)*64 < bit0+rows*in {
+	if rows < 0 || in < 0 || r < 0 || bit0 < 0 || len(x) < rows*in || len(y) < rows*ny || len(a) < r*in || (mask != nil && len(mask)*64 < bit0+rows*in) {
 		panic(fmt.Sprintf("tensor.%s: rows %d, in %d, r %d, bit0 %d do not fit lengths %d, %d, %d, mask %d", fn, rows, in, r, bit0, len(x), len(y), len(a), len(mask)))
 	}
 }
 
 func maskAt(mask []uint64, bit0 int) *uint16 {
+	if mask == nil {
+		return nil
+	}
 	return (*uint16)(unsafe.Add(unsafe.Pointer(&mask[0]), bit0/8))
 }
 
-func keep(mask []uint64, b int) bool { return mask[b>>6]>>(b&63)&1 != 0 }
+func keep(mask []uint64, b int) bool { return mask == nil || mask[b>>6]>>(b&63)&1 != 0 }
 
 // LoRADownDropout sets u = (x∘M·s)·Aᵀ.
 func LoRADownDropout(u, x []float32, mask []uint64, bit0 int, scale float32, a []float32, rows, in, r int) {
@@ -48,8 +53,12 @@ func LoRADownDropout(u, x []float32, mask []uint64, bit0 int, scale float32, a [
 		return
 	}
 	if LoRAFused(in, r, bit0) {
+		f := loraDownAVX512
+		if mask == nil {
+			f = loraDownNoMaskAVX512
+		}
 		for k0 := 0; k0 < r; k0 += 8 {
-			loraDownAVX512(&u[k0], &x[0], maskAt(mask, bit0), &a[k0*in], rows, in, r, scale)
+			f(&u[k0], &x[0], maskAt(mask, bit0), &a[k0*in], rows, in, r, scale)
 		}
 		return
 	}
@@ -88,7 +97,11 @@ func LoRAUpDropoutAdd(dx, du []float32, mask []uint64, bit0 int, scale float32, 
 		return
 	}
 	if LoRAFused(in, r, bit0) {
-		loraUpAddAVX512(&dx[0], &du[0], maskAt(mask, bit0), &a[0], rows, in, r, scale)
+		f := loraUpAddAVX512
+		if mask == nil {
+			f = loraUpAddNoMaskAVX512
+		}
+		f(&dx[0], &du[0], maskAt(mask, bit0), &a[0], rows, in, r, scale)
 		return
 	}
 	loraUpAddGo(dx, du, mask, bit0, scale, a, rows, in, r)
@@ -123,6 +136,10 @@ func LoRADownGradDropout(da, du, x []float32, mask []uint64, bit0 int, scale flo
 		return
 	}
 	if LoRAFused(in, r, bit0) && j0%16 == 0 && j1%16 == 0 {
+		f16, f32 := loraDownGradAVX512, loraDownGrad32AVX512
+		if mask == nil {
+			f16, f32 = loraDownGradNoMaskAVX512, loraDownGrad32NoMaskAVX512
+		}
 		for j := j0; j < j1; {
 			w := 16
 			if j+32 <= j1 {
@@ -130,9 +147,9 @@ func LoRADownGradDropout(da, du, x []float32, mask []uint64, bit0 int, scale flo
 			}
 			for k0 := 0; k0 < r; k0 += 8 {
 				if w == 32 {
-					loraDownGrad32AVX512(&da[k0*in+j], &du[k0], &x[j], maskAt(mask, bit0+j), rows, in, r, scale)
+					f32(&da[k0*in+j], &du[k0], &x[j], maskAt(mask, bit0+j), rows, in, r, scale)
 				} else {
-					loraDownGradAVX512(&da[k0*in+j], &du[k0], &x[j], maskAt(mask, bit0+j), rows, in, r, scale)
+					f16(&da[k0*in+j], &du[k0], &x[j], maskAt(mask, bit0+j), rows, in, r, scale)
 				}
 			}
 			j += w
