@@ -128,3 +128,23 @@ func pairsFast(dst, src []float32) bool {
 	}
 	return true
 }
+
+//go:noescape
+func interleaveRowsAVX512(dst *float32, stride int, lo, hi *float32, groups int)
+
+// interleaveFast writes, for g < len(lo)/16, the 32 words of step row
+// dst[g·stride…] pairing the bf16 values of lo[16g…16g+16] (low halves)
+// with those of hi (high halves): word 2t+e = half e of lo[16g+t] |
+// half e of hi[16g+t] << 16. It reports false where the CPU lacks
+// AVX-512 (then nothing is written). len(lo) is a multiple of 16 and
+// len(hi) = len(lo).
+func interleaveFast(dst []float32, stride int, lo, hi []float32) bool {
+	groups := len(lo) / 16
+	if !hasAVX512 || groups == 0 {
+		return false
+	}
+	_ = hi[16*groups-1]
+	_ = dst[(groups-1)*stride+31]
+	interleaveRowsAVX512(&dst[0], 4*stride, &lo[0], &hi[0], groups)
+	return true
+}

@@ -333,3 +333,71 @@ ploop:
 pdone:
 	VZEROUPPER
 	RET
+
+// Word indices for interleaveRowsAVX512: the first output takes words
+// 0..15 of lo and hi alternately, the second words 16..31.
+DATA ilvw<>+0(SB)/4, $0x00200000
+DATA ilvw<>+4(SB)/4, $0x00210001
+DATA ilvw<>+8(SB)/4, $0x00220002
+DATA ilvw<>+12(SB)/4, $0x00230003
+DATA ilvw<>+16(SB)/4, $0x00240004
+DATA ilvw<>+20(SB)/4, $0x00250005
+DATA ilvw<>+24(SB)/4, $0x00260006
+DATA ilvw<>+28(SB)/4, $0x00270007
+DATA ilvw<>+32(SB)/4, $0x00280008
+DATA ilvw<>+36(SB)/4, $0x00290009
+DATA ilvw<>+40(SB)/4, $0x002a000a
+DATA ilvw<>+44(SB)/4, $0x002b000b
+DATA ilvw<>+48(SB)/4, $0x002c000c
+DATA ilvw<>+52(SB)/4, $0x002d000d
+DATA ilvw<>+56(SB)/4, $0x002e000e
+DATA ilvw<>+60(SB)/4, $0x002f000f
+DATA ilvw<>+64(SB)/4, $0x00300010
+DATA ilvw<>+68(SB)/4, $0x00310011
+DATA ilvw<>+72(SB)/4, $0x00320012
+DATA ilvw<>+76(SB)/4, $0x00330013
+DATA ilvw<>+80(SB)/4, $0x00340014
+DATA ilvw<>+84(SB)/4, $0x00350015
+DATA ilvw<>+88(SB)/4, $0x00360016
+DATA ilvw<>+92(SB)/4, $0x00370017
+DATA ilvw<>+96(SB)/4, $0x00380018
+DATA ilvw<>+100(SB)/4, $0x00390019
+DATA ilvw<>+104(SB)/4, $0x003a001a
+DATA ilvw<>+108(SB)/4, $0x003b001b
+DATA ilvw<>+112(SB)/4, $0x003c001c
+DATA ilvw<>+116(SB)/4, $0x003d001d
+DATA ilvw<>+120(SB)/4, $0x003e001e
+DATA ilvw<>+124(SB)/4, $0x003f001f
+GLOBL ilvw<>(SB), RODATA|NOPTR, $128
+
+// func interleaveRowsAVX512(dst *float32, stride int, lo, hi *float32, groups int)
+// For g < groups: the 16 words lo[16g…], hi[16g…] (each two bf16 values)
+// become the 32 words at dst + g·stride bytes, word 2t+e pairing half e of
+// lo[16g+t] (low 16 bits) with half e of hi[16g+t] (high 16 bits).
+TEXT ·interleaveRowsAVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ stride+8(FP), DX
+	MOVQ lo+16(FP), SI
+	MOVQ hi+24(FP), BX
+	MOVQ groups+32(FP), CX
+	VMOVDQU32 ilvw<>+0(SB), Z16
+	VMOVDQU32 ilvw<>+64(SB), Z17
+iloop:
+	TESTQ CX, CX
+	JZ idone
+	VMOVDQU32 (SI), Z0
+	VMOVDQU32 (BX), Z1
+	VMOVDQA32 Z16, Z2
+	VPERMI2W Z1, Z0, Z2 // Z2 = words of (lo, hi) at the indices in Z2
+	VMOVDQA32 Z17, Z3
+	VPERMI2W Z1, Z0, Z3
+	VMOVDQU32 Z2, (DI)
+	VMOVDQU32 Z3, 64(DI)
+	ADDQ $64, SI
+	ADDQ $64, BX
+	ADDQ DX, DI
+	DECQ CX
+	JMP iloop
+idone:
+	VZEROUPPER
+	RET

@@ -294,7 +294,15 @@ func (p *PackedMatrix) packNNPairs(dst []float32, p0, j0, kc, nc int) {
 				s := (r0 + i) / 2
 				lo := tmp[i*cw : (i+1)*cw]
 				hi := tmp[(i+1)*cw : (i+2)*cw] // zero lanes past W's rows, or the next row
-				for t, lw := range lo {
+				t0 := 0
+				// Whole panels of 32 columns (16 words) with both rows.
+				if g := min(cw/16, nc/nr-c0/16); i+1 < rows && g > 0 {
+					if interleaveFast(dst[(c0/16)*nr*steps+s*nr:], nr*steps, lo[:16*g], hi[:16*g]) {
+						t0 = 16 * g
+					}
+				}
+				for t, lw := range lo[t0:] {
+					t += t0
 					l, h := math.Float32bits(lw), uint32(0)
 					if i+1 < rows {
 						h = math.Float32bits(hi[t])

@@ -7,3 +7,6 @@ func cpuVendor() string { return "" }
 
 // pairsFast has no fast path off amd64.
 func pairsFast(dst, src []float32) bool { return false }
+
+// interleaveFast has no fast path off amd64.
+func interleaveFast(dst []float32, stride int, lo, hi []float32) bool { return false }

@@ -369,3 +369,30 @@ func BenchmarkPacked(b *testing.B) {
 		}
 	}
 }
+
+// TestInterleaveFast checks the AVX-512 row interleave against its
+// definition.
+func TestInterleaveFast(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, groups := range []int{1, 2, 5} {
+		lo, hi := randSlice(r, 16*groups), randSlice(r, 16*groups)
+		const stride = 40
+		dst := randSlice(r, (groups-1)*stride+32)
+		want := append([]float32(nil), dst...)
+		for g := 0; g < groups; g++ {
+			for i := 0; i < 16; i++ {
+				l, h := math.Float32bits(lo[16*g+i]), math.Float32bits(hi[16*g+i])
+				want[g*stride+2*i] = math.Float32frombits(l&0xffff | h<<16)
+				want[g*stride+2*i+1] = math.Float32frombits(l>>16 | h&0xffff0000)
+			}
+		}
+		if !interleaveFast(dst, stride, lo, hi) {
+			t.Skip("no fast interleave on this CPU")
+		}
+		for i := range dst {
+			if math.Float32bits(dst[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("groups %d: word %d = %#08x, want %#08x", groups, i, math.Float32bits(dst[i]), math.Float32bits(want[i]))
+			}
+		}
+	}
+}
