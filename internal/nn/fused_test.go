@@ -329,3 +329,38 @@ func TestFusedNetMatchesFloat64(t *testing.T) {
 		}
 	}
 }
+
+func TestRoPEBitIdentical(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	T, heads, D := 7, 3, 64
+	N, h := 2*T, D/2
+	inv := make([]float64, h)
+	for i := range inv {
+		inv[i] = math.Pow(10000, -float64(2*i)/float64(D))
+	}
+	cos, sin := make([]float32, T*h), make([]float32, T*h)
+	RoPETable(cos, sin, inv, T)
+	for _, back := range []bool{false, true} {
+		x := randF32(rng, N*heads*D)
+		want := append([]float32(nil), x...)
+		for i := 0; i < N; i++ { // the scalar rotation
+			for hd := 0; hd < heads; hd++ {
+				v := want[(i*heads+hd)*D : (i*heads+hd+1)*D]
+				for j := 0; j < h; j++ {
+					c, s := cos[(i%T)*h+j], sin[(i%T)*h+j]
+					if back {
+						s = -s
+					}
+					x1, x2 := v[j], v[j+h]
+					v[j], v[j+h] = x1*c-x2*s, x2*c+x1*s
+				}
+			}
+		}
+		if back {
+			RoPEBackward(x, cos, sin, N, T, heads, D)
+		} else {
+			RoPEForward(x, cos, sin, N, T, heads, D)
+		}
+		sameF32(t, "RoPE", x, want)
+	}
+}

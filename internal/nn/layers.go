@@ -544,6 +544,10 @@ func ropeRows[F Float](x, cos, sin []F, i0, i1, T, heads, D int, back bool) {
 	h := D / 2
 	for i := i0; i < i1; i++ {
 		c, s := cos[(i%T)*h:(i%T+1)*h], sin[(i%T)*h:(i%T+1)*h]
+		if is32[F]() { // the same steps, vectorised
+			tensor.RotateHalf(as32(x[i*heads*D:(i+1)*heads*D]), as32(c), as32(s), heads, D, back)
+			continue
+		}
 		for hd := 0; hd < heads; hd++ {
 			v := x[(i*heads+hd)*D : (i*heads+hd+1)*D]
 			for j := 0; j < h; j++ {

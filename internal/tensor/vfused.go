@@ -327,3 +327,34 @@ func RMSNormGradRow(dx, dout, x, w []float32, r float32) {
 		dx[j] += r * (dout[j]*w[j] - v*r*c)
 	}
 }
+
+// RotateHalf rotates every head of the row x [heads·D] by the angles of
+// cos, sin [D/2] with the rotate_half convention (RoPE): for i < D/2,
+// (x[i], x[i+D/2]) becomes (x[i]·c − x[i+D/2]·s, x[i+D/2]·c + x[i]·s),
+// products rounded before the sum; with back, by the opposite angle (s
+// negated). It panics if the lengths do not fit.
+func RotateHalf(x, cos, sin []float32, heads, D int, back bool) {
+	h := D / 2
+	if D%2 != 0 || len(x) != heads*D || len(cos) < h || len(sin) < h {
+		panic(fmt.Sprintf("tensor.RotateHalf: %d elements for %d heads of %d, %d and %d angles", len(x), heads, D, len(cos), len(sin)))
+	}
+	if fusedAVX512() && h%16 == 0 && heads > 0 {
+		sign := float32(1)
+		if back {
+			sign = -1
+		}
+		rotateHalfAVX512(&x[0], &cos[0], &sin[0], heads, h, sign)
+		return
+	}
+	for hd := 0; hd < heads; hd++ {
+		v := x[hd*D : (hd+1)*D]
+		for j := 0; j < h; j++ {
+			x1, x2, sj := v[j], v[j+h], sin[j]
+			if back {
+				sj = -sj
+			}
+			v[j] = x1*cos[j] - x2*sj
+			v[j+h] = x2*cos[j] + x1*sj
+		}
+	}
+}

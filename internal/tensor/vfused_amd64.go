@@ -90,3 +90,9 @@ func loraDownGradNoMaskAVX512(da, du, x *float32, mask *uint16, rows, in, r int,
 
 //go:noescape
 func loraDownGrad32NoMaskAVX512(da, du, x *float32, mask *uint16, rows, in, r int, scale float32)
+
+// rotateHalfAVX512 is RotateHalf for h a multiple of 16; sin is
+// multiplied by sign (±1, exact).
+//
+//go:noescape
+func rotateHalfAVX512(x, cos, sin *float32, heads, h int, sign float32)

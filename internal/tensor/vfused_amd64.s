@@ -1464,3 +1464,39 @@ g2storenm:
 	VZEROUPPER
 	RET
 
+
+// func rotateHalfAVX512(x, cos, sin *float32, heads, h int, sign float32)
+TEXT ·rotateHalfAVX512(SB), NOSPLIT, $0-44
+	MOVQ x+0(FP), DI
+	MOVQ cos+8(FP), SI
+	MOVQ sin+16(FP), DX
+	MOVQ heads+24(FP), R9
+	MOVQ h+32(FP), R12
+	VBROADCASTSS sign+40(FP), Z31
+	SHLQ $2, R12            // half a head, bytes
+
+rhhead:
+	XORQ AX, AX             // byte offset within the half
+
+rhvec:
+	VMOVUPS (SI)(AX*1), Z2  // c
+	VMULPS (DX)(AX*1), Z31, Z3 // ±s
+	LEAQ (DI)(AX*1), R8
+	VMOVUPS (R8), Z0        // x1
+	VMOVUPS (R8)(R12*1), Z1 // x2
+	VMULPS Z2, Z0, Z4       // x1·c
+	VMULPS Z3, Z1, Z5       // x2·s
+	VSUBPS Z5, Z4, Z4
+	VMULPS Z2, Z1, Z6       // x2·c
+	VMULPS Z3, Z0, Z7       // x1·s
+	VADDPS Z7, Z6, Z6
+	VMOVUPS Z4, (R8)
+	VMOVUPS Z6, (R8)(R12*1)
+	ADDQ $64, AX
+	CMPQ AX, R12
+	JLT rhvec
+	LEAQ (DI)(R12*2), DI    // next head
+	DECQ R9
+	JNE rhhead
+	VZEROUPPER
+	RET

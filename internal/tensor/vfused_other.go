@@ -63,3 +63,5 @@ func loraDownGradNoMaskAVX512(da, du, x *float32, mask *uint16, rows, in, r int,
 func loraDownGrad32NoMaskAVX512(da, du, x *float32, mask *uint16, rows, in, r int, scale float32) {
 	panic("unreachable")
 }
+
+func rotateHalfAVX512(x, cos, sin *float32, heads, h int, sign float32) { panic("unreachable") }

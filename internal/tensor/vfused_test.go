@@ -447,3 +447,35 @@ func TestRMSNormGradRow(t *testing.T) {
 		}
 	}
 }
+
+func TestRotateHalf(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	for _, D := range []int{4, 32, 64, 128} {
+		for _, back := range []bool{false, true} {
+			heads, h := 3, D/2
+			x := fusedRand(rng, heads*D, 2)
+			cos, sin := fusedRand(rng, h, 1), fusedRand(rng, h, 1)
+			want := append([]float32(nil), x...)
+			for hd := 0; hd < heads; hd++ {
+				v := want[hd*D : (hd+1)*D]
+				for j := 0; j < h; j++ {
+					s := sin[j]
+					if back {
+						s = -s
+					}
+					x1, x2 := v[j], v[j+h]
+					v[j] = x1*cos[j] - x2*s
+					v[j+h] = x2*cos[j] + x1*s
+				}
+			}
+			RotateHalf(x, cos, sin, heads, D, back)
+			sameBits(t, "RotateHalf", D, x, want)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("odd D: no panic")
+		}
+	}()
+	RotateHalf(make([]float32, 3), make([]float32, 2), make([]float32, 2), 1, 3, false)
+}
