@@ -69,6 +69,7 @@ func BenchmarkTrainStepSmolLM2(b *testing.B) {
 		b.Run(string(m), func(b *testing.B) { benchStep(b, "smollm2-135m", m, 8, 256) })
 		b.Run(string(m)+"-b2", func(b *testing.B) { benchStep(b, "smollm2-135m", m, 2, 256) })
 		b.Run(string(m)+"-b2-bf16", func(b *testing.B) { benchStepPrec(b, "smollm2-135m", m, 2, 256, BF16) })
+		b.Run(string(m)+"-bf16", func(b *testing.B) { benchStepPrec(b, "smollm2-135m", m, 8, 256, BF16) })
 	}
 }
 
