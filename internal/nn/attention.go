@@ -250,8 +250,7 @@ func AttentionBackward[F Float](dq, dk, dv, dout, q, k, v, out, lse []F, s Atten
 // rowMax returns the largest element of x (len(x) ≥ 1).
 func rowMax[F Float](x []F) F {
 	if is32[F]() {
-		m, _ := tensor.MaxIndex(as32(x))
-		return F(m)
+		return F(tensor.Max(as32(x)))
 	}
 	m := x[0]
 	for _, v := range x {

@@ -358,3 +358,18 @@ func RotateHalf(x, cos, sin []float32, heads, D int, back bool) {
 		}
 	}
 }
+
+// Max returns the largest element of x, skipping NaNs (−Inf if x is empty
+// or all NaN): the row maximum of a softmax.
+func Max(x []float32) float32 {
+	if fusedAVX512() && len(x) > 0 {
+		return maxAVX512(&x[0], len(x))
+	}
+	m := float32(math.Inf(-1))
+	for _, v := range x {
+		if v > m {
+			m = v
+		}
+	}
+	return m
+}

@@ -96,3 +96,6 @@ func loraDownGrad32NoMaskAVX512(da, du, x *float32, mask *uint16, rows, in, r in
 //
 //go:noescape
 func rotateHalfAVX512(x, cos, sin *float32, heads, h int, sign float32)
+
+//go:noescape
+func maxAVX512(x *float32, n int) float32

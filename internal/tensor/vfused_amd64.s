@@ -1500,3 +1500,43 @@ rhvec:
 	JNE rhhead
 	VZEROUPPER
 	RET
+
+// func maxAVX512(x *float32, n int) float32
+// Lane maxima (x > max, so NaN never enters), then the lanes folded.
+TEXT ·maxAVX512(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS vfc<>+52(SB), Z7 // -Inf
+	VMOVAPS Z7, Z0
+
+mxoloop:
+	CMPQ CX, $16
+	JLT mxotail
+	VMOVUPS (SI), Z1
+	VCMPPS $0x1e, Z0, Z1, K1
+	VMOVAPS Z1, K1, Z0
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JMP mxoloop
+
+mxotail:
+	TESTQ CX, CX
+	JEQ mxodone
+	TAILMASK
+	VMOVAPS Z7, Z1
+	VMOVUPS (SI), K2, Z1
+	VCMPPS $0x1e, Z0, Z1, K1
+	VMOVAPS Z1, K1, Z0
+
+mxodone:
+	VEXTRACTF32X8 $1, Z0, Y1
+	VMAXPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0x4e, X0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0xb1, X0, X1
+	VMAXPS X1, X0, X0
+	VMOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET

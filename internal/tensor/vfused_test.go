@@ -479,3 +479,35 @@ func TestRotateHalf(t *testing.T) {
 	}()
 	RotateHalf(make([]float32, 3), make([]float32, 2), make([]float32, 2), 1, 3, false)
 }
+
+func TestMax(t *testing.T) {
+	rng := rand.New(rand.NewPCG(27, 28))
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	if m := Max(nil); !math.IsInf(float64(m), -1) {
+		t.Fatalf("Max(nil) = %v", m)
+	}
+	for _, n := range vfusedLengths[1:] {
+		for trial := 0; trial < 4; trial++ {
+			x := fusedRand(rng, n, 10)
+			switch trial {
+			case 1:
+				x[n-1] = 1000 // in the tail
+			case 2:
+				x[0], x[n/2] = nan, inf
+			case 3:
+				for i := range x {
+					x[i] = nan
+				}
+			}
+			want := float32(math.Inf(-1))
+			for _, v := range x {
+				if v > want {
+					want = v
+				}
+			}
+			if got := Max(x); math.Float32bits(got) != math.Float32bits(want) {
+				t.Fatalf("n=%d trial %d: Max = %v, want %v", n, trial, got, want)
+			}
+		}
+	}
+}
