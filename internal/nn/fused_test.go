@@ -130,10 +130,29 @@ func TestSwiGLUBitIdentical(t *testing.T) {
 		wantDu[i] = dv * gv * s
 		wantDg[i] = dv * uv * s * (1 + gv*(1-s))
 	}
+	out2 := make([]float32, n)
+	SwiGLUForward(out2, nil, g, u) // σ not kept
+	sameF32(t, "SwiGLUForward without sig", out2, wantOut)
+	dg2, du2 := make([]float32, n), make([]float32, n)
+	SwiGLUBackward(dg2, du2, d, g, u, nil) // σ recomputed
+	sameF32(t, "SwiGLUBackward dg without sig", dg2, wantDg)
+	sameF32(t, "SwiGLUBackward du without sig", du2, wantDu)
 	du := make([]float32, n)
 	SwiGLUBackward(sig, du, d, g, u, sig) // dg aliases sig
 	sameF32(t, "SwiGLUBackward dg", sig, wantDg)
 	sameF32(t, "SwiGLUBackward du", du, wantDu)
+	// float64 without sig: the same definition as with it.
+	f := fromF32[float64]
+	g64, u64, d64 := f(g), f(u), f(d)
+	s64, o64, o64b := make([]float64, n), make([]float64, n), make([]float64, n)
+	SwiGLUForward(o64, s64, g64, u64)
+	SwiGLUForward(o64b, nil, g64, u64)
+	dga, dua, dgb, dub := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	SwiGLUBackward(dga, dua, d64, g64, u64, s64)
+	SwiGLUBackward(dgb, dub, d64, g64, u64, nil)
+	if !slices.Equal(o64, o64b) || !slices.Equal(dga, dgb) || !slices.Equal(dua, dub) {
+		t.Error("float64 SwiGLU without sig differs")
+	}
 }
 
 func TestRMSNormForwardKernels(t *testing.T) {

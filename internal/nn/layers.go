@@ -570,31 +570,50 @@ func RoPEBackward[F Float](dx, cos, sin []F, N, T, heads, D int) {
 }
 
 // SwiGLUForward computes out = silu(g)·u with silu(g) = g·σ(g), leaving
-// σ(g) in sig for the backward. g, u, out, sig [n] (sig is required).
+// σ(g) in sig for the backward when sig is not nil. g, u, out, sig [n].
 func SwiGLUForward[F Float](out, sig, g, u []F) {
 	parallelChunks(len(g), 1<<14, func(i0, i1 int) {
+		s := chunkOrNil(sig, i0, i1)
 		if is32[F]() {
-			tensor.SwiGLU(as32(out[i0:i1]), as32(sig[i0:i1]), as32(g[i0:i1]), as32(u[i0:i1]))
+			tensor.SwiGLU(as32(out[i0:i1]), as32(s), as32(g[i0:i1]), as32(u[i0:i1]))
 			return
 		}
-		sigmoidSlice(sig[i0:i1], g[i0:i1])
+		if s == nil {
+			s = make([]F, i1-i0)
+		}
+		sigmoidSlice(s, g[i0:i1])
 		for i := i0; i < i1; i++ {
-			out[i] = g[i] * sig[i] * u[i]
+			out[i] = g[i] * s[i-i0] * u[i]
 		}
 	})
 }
 
+// chunkOrNil returns x[i0:i1], or nil for a nil x.
+func chunkOrNil[F Float](x []F, i0, i1 int) []F {
+	if x == nil {
+		return nil
+	}
+	return x[i0:i1]
+}
+
 // SwiGLUBackward writes dg and du given dout = ∂L/∂out and the saved σ(g):
-// du = dout·g·σ(g), dg = dout·u·σ(g)·(1 + g·(1 − σ(g))).
+// du = dout·g·σ(g), dg = dout·u·σ(g)·(1 + g·(1 − σ(g))). With sig nil,
+// σ(g) is recomputed (the same values SwiGLUForward gives): two fewer
+// streams through memory than saving it.
 // dg, du, dout, g, u, sig [n]; dg may alias sig.
 func SwiGLUBackward[F Float](dg, du, dout, g, u, sig []F) {
 	parallelChunks(len(g), 1<<14, func(i0, i1 int) {
+		sg := chunkOrNil(sig, i0, i1)
 		if is32[F]() {
-			tensor.SwiGLUGrad(as32(dg[i0:i1]), as32(du[i0:i1]), as32(dout[i0:i1]), as32(g[i0:i1]), as32(u[i0:i1]), as32(sig[i0:i1]))
+			tensor.SwiGLUGrad(as32(dg[i0:i1]), as32(du[i0:i1]), as32(dout[i0:i1]), as32(g[i0:i1]), as32(u[i0:i1]), as32(sg))
 			return
 		}
+		if sg == nil {
+			sg = make([]F, i1-i0)
+			sigmoidSlice(sg, g[i0:i1])
+		}
 		for i := i0; i < i1; i++ {
-			gv, s := g[i], sig[i]
+			gv, s := g[i], sg[i-i0]
 			uv, d := u[i], dout[i]
 			du[i] = d * gv * s
 			dg[i] = d * uv * s * (1 + gv*(1-s))

@@ -645,7 +645,7 @@ func (n *NetOf[F]) layerForward(l int, a *acts[F], hOut []F, lengths []int, trai
 	ResidualRMSNormForward(a.h2, xn, a.rstd2, a.hIn, n.o, bl.postNorm, N, C, n.eps)
 	n.linearForward(l, linGate, a.g, xn, a, train)
 	n.linearForward(l, linUp, a.u, xn, a, train)
-	SwiGLUForward(n.act[:N*I], n.dg, a.g, a.u)
+	SwiGLUForward(n.act[:N*I], nil, a.g, a.u)
 	n.linearForward(l, linDown, n.o, n.act[:N*I], a, train)
 	ResidualForward(hOut, a.h2, n.o)
 }
@@ -659,12 +659,12 @@ func (n *NetOf[F]) layerBackward(l int, a *acts[F], lengths []int, needInput boo
 	xn, act := n.xn[:N*C], n.act[:N*I]
 	// MLP: hOut = h2 + down(swiglu(gate(xn2), up(xn2))), xn2 = norm(h2).
 	RMSNormRecompute(xn, a.rstd2, a.h2, bl.postNorm, N, C)
-	SwiGLUForward(act, n.dg, a.g, a.u) // σ(gate) kept in dg for the backward
+	SwiGLUForward(act, nil, a.g, a.u) // σ(gate) is recomputed by SwiGLUBackward
 	dz := n.dz[:N*I]
 	parallelClear(dz)
 	n.linearBackward(l, linDown, dz, n.dh, act, a) // dy is clobbered only by output-scaling (IA)³
 
-	SwiGLUBackward(n.dg, n.du, dz, a.g, a.u, n.dg)
+	SwiGLUBackward(n.dg, n.du, dz, a.g, a.u, nil)
 	parallelClear(n.dxn)
 	n.linearBackward(l, linGate, n.dxn, n.dg, xn, a)
 	n.linearBackward(l, linUp, n.dxn, n.du, xn, a)

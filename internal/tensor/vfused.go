@@ -186,18 +186,22 @@ func maxIndexGo(x []float32) (float32, int) {
 }
 
 // SwiGLU sets sig[i] = σ(g[i]) (Sigmoid's kernel) and out[i] =
-// g[i]·sig[i]·u[i], multiplied left to right. It panics if the lengths
+// g[i]·sig[i]·u[i], multiplied left to right. sig may be nil (σ not kept:
+// SwiGLUGrad can recompute it, bit for bit). It panics if the lengths
 // differ.
 func SwiGLU(out, sig, g, u []float32) {
 	swiglu(Default().Resolve().Kernel, out, sig, g, u)
 }
 
 func swiglu(k Kernel, out, sig, g, u []float32) {
-	if len(out) != len(g) || len(sig) != len(g) || len(u) != len(g) {
+	if len(out) != len(g) || (sig != nil && len(sig) != len(g)) || len(u) != len(g) {
 		panic(fmt.Sprintf("tensor.SwiGLU: lengths %d, %d, %d and %d differ", len(out), len(sig), len(g), len(u)))
 	}
 	if len(g) == 0 {
 		return
+	}
+	if sig == nil {
+		sig = out // σ goes through out, then out is overwritten element by element
 	}
 	if k == KernelAVX512 && fusedAsm {
 		swigluAVX512(&out[0], &sig[0], &g[0], &u[0], len(g))
@@ -211,21 +215,37 @@ func swiglu(k Kernel, out, sig, g, u []float32) {
 
 // SwiGLUGrad writes the gradients of out = g·σ(g)·u given dout and the
 // saved s = σ(g): du = dout·g·s and dg = dout·u·s·(1 + g·(1 − s)), each
-// product rounded left to right. dg may alias sig. It panics if the
+// product rounded left to right. dg may alias sig. With sig nil, σ(g) is
+// recomputed (the values SwiGLU and Sigmoid give). It panics if the
 // lengths differ.
 func SwiGLUGrad(dg, du, dout, g, u, sig []float32) {
 	n := len(g)
-	if len(dg) != n || len(du) != n || len(dout) != n || len(u) != n || len(sig) != n {
+	if len(dg) != n || len(du) != n || len(dout) != n || len(u) != n || (sig != nil && len(sig) != n) {
 		panic(fmt.Sprintf("tensor.SwiGLUGrad: lengths %d, %d, %d, %d, %d and %d differ", len(dg), len(du), len(dout), n, len(u), len(sig)))
 	}
 	if n == 0 {
 		return
 	}
-	if fusedAVX512() {
+	k := Default().Resolve().Kernel
+	if k == KernelAVX512 && fusedAsm {
+		if sig == nil {
+			swigluGradSigAVX512(&dg[0], &du[0], &dout[0], &g[0], &u[0], n)
+			return
+		}
 		swigluGradAVX512(&dg[0], &du[0], &dout[0], &g[0], &u[0], &sig[0], n)
 		return
 	}
-	swigluGradGo(dg, du, dout, g, u, sig)
+	if sig != nil {
+		swigluGradGo(dg, du, dout, g, u, sig)
+		return
+	}
+	var buf [256]float32
+	for i0 := 0; i0 < n; i0 += len(buf) {
+		i1 := min(n, i0+len(buf))
+		s := buf[:i1-i0]
+		vmathKernel(k, s, g[i0:i1], modeSigmoid)
+		swigluGradGo(dg[i0:i1], du[i0:i1], dout[i0:i1], g[i0:i1], u[i0:i1], s)
+	}
 }
 
 func swigluGradGo(dg, du, dout, g, u, sig []float32) {

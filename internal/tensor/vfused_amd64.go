@@ -99,3 +99,9 @@ func rotateHalfAVX512(x, cos, sin *float32, heads, h int, sign float32)
 
 //go:noescape
 func maxAVX512(x *float32, n int) float32
+
+// swigluGradSigAVX512 is swigluGradAVX512 with σ(g) recomputed as
+// swigluAVX512 computes it.
+//
+//go:noescape
+func swigluGradSigAVX512(dg, du, dout, gate, up *float32, n int)

@@ -1540,3 +1540,72 @@ mxodone:
 	VMOVSS X0, ret+16(FP)
 	VZEROUPPER
 	RET
+
+// SIG16 sets Z3 = σ(Z0) as swigluAVX512 does (Z28 sign bit, Z29 zero,
+// Z27 one; Z1, Z2, Z4–Z6 scratch).
+#define SIG16 \
+	VORPS Z28, Z0, Z1; \
+	EXP16; \
+	VADDPS Z27, Z3, Z5; \
+	VCMPPS $1, Z29, Z0, K1; \
+	VMOVAPS Z27, Z6; \
+	VMOVAPS Z3, K1, Z6; \
+	VDIVPS Z5, Z6, Z3
+
+// GRAD16 computes from dout Z10, g Z0, u Z11, s Z3: du Z12 = dout·g·s and
+// dg Z13 = dout·u·s·(1 + g·(1 − s)) (Z14 scratch).
+#define GRAD16 \
+	VMULPS Z0, Z10, Z12; \
+	VMULPS Z3, Z12, Z12; \
+	VSUBPS Z3, Z27, Z14; \
+	VMULPS Z14, Z0, Z14; \
+	VADDPS Z14, Z27, Z14; \
+	VMULPS Z11, Z10, Z13; \
+	VMULPS Z3, Z13, Z13; \
+	VMULPS Z14, Z13, Z13
+
+// func swigluGradSigAVX512(dg, du, dout, gate, up *float32, n int)
+TEXT ·swigluGradSigAVX512(SB), NOSPLIT, $0-48
+	MOVQ dg+0(FP), DI
+	MOVQ du+8(FP), R8
+	MOVQ dout+16(FP), SI
+	MOVQ gate+24(FP), R9
+	MOVQ up+32(FP), R10
+	MOVQ n+40(FP), CX
+	EXPCONSTS
+	VBROADCASTSS vfc<>+48(SB), Z28
+	VXORPS Z29, Z29, Z29
+
+gsloop:
+	CMPQ CX, $16
+	JLT gstail
+	VMOVUPS (R9), Z0
+	VMOVUPS (SI), Z10
+	VMOVUPS (R10), Z11
+	SIG16
+	GRAD16
+	VMOVUPS Z12, (R8)
+	VMOVUPS Z13, (DI)
+	ADDQ $64, SI
+	ADDQ $64, R9
+	ADDQ $64, R10
+	ADDQ $64, R8
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP gsloop
+
+gstail:
+	TESTQ CX, CX
+	JEQ gsdone
+	TAILMASK
+	VMOVUPS.Z (R9), K2, Z0
+	VMOVUPS.Z (SI), K2, Z10
+	VMOVUPS.Z (R10), K2, Z11
+	SIG16
+	GRAD16
+	VMOVUPS Z12, K2, (R8)
+	VMOVUPS Z13, K2, (DI)
+
+gsdone:
+	VZEROUPPER
+	RET

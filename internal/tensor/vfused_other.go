@@ -67,3 +67,5 @@ func loraDownGrad32NoMaskAVX512(da, du, x *float32, mask *uint16, rows, in, r in
 func rotateHalfAVX512(x, cos, sin *float32, heads, h int, sign float32) { panic("unreachable") }
 
 func maxAVX512(x *float32, n int) float32 { panic("unreachable") }
+
+func swigluGradSigAVX512(dg, du, dout, gate, up *float32, n int) { panic("unreachable") }

@@ -511,3 +511,23 @@ func TestMax(t *testing.T) {
 		}
 	}
 }
+
+// TestSwiGLUWithoutSig: without the saved σ, SwiGLU and SwiGLUGrad give
+// the same bits as with it (σ recomputed by the same kernel).
+func TestSwiGLUWithoutSig(t *testing.T) {
+	rng := rand.New(rand.NewPCG(29, 30))
+	for _, n := range vfusedLengths {
+		g, u, d := fusedRand(rng, n, 6), fusedRand(rng, n, 1), fusedRand(rng, n, 1)
+		out, sig := make([]float32, n), make([]float32, n)
+		SwiGLU(out, sig, g, u)
+		out2 := make([]float32, n)
+		SwiGLU(out2, nil, g, u)
+		sameBits(t, "SwiGLU without sig", n, out2, out)
+		dg, du := make([]float32, n), make([]float32, n)
+		SwiGLUGrad(dg, du, d, g, u, sig)
+		dg2, du2 := make([]float32, n), make([]float32, n)
+		SwiGLUGrad(dg2, du2, d, g, u, nil)
+		sameBits(t, "SwiGLUGrad dg without sig", n, dg2, dg)
+		sameBits(t, "SwiGLUGrad du without sig", n, du2, du)
+	}
+}
