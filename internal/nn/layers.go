@@ -242,12 +242,14 @@ func linearForward[F Float](y, x []F, w matRef[F], b []F, N, in, out int) {
 // Any of dx, dw, db may be nil to skip that product (frozen weights, or no
 // gradient needed below).
 func LinearBackward[F Float](dx, dw, db, dy, x, w []F, N, in, out int) {
-	linearBackward(dx, dw, db, dy, x, matRef[F]{f: w}, N, in, out)
+	linearBackward(dx, dw, db, dy, x, matRef[F]{f: w}, N, in, out, 1)
 }
 
-func linearBackward[F Float](dx, dw, db, dy, x []F, w matRef[F], N, in, out int) {
+// linearBackward is LinearBackward with dx = dy·W + dxBeta·dx (dxBeta 0:
+// dx need not be cleared).
+func linearBackward[F Float](dx, dw, db, dy, x []F, w matRef[F], N, in, out int, dxBeta F) {
 	if dx != nil {
-		w.mulNN(N, in, out, 1, dy, out, 1, dx, in)
+		w.mulNN(N, in, out, 1, dy, out, dxBeta, dx, in)
 	}
 	if dw != nil {
 		gemm(true, false, out, in, N, 1, dy, out, x, in, 1, dw, in)

@@ -583,8 +583,8 @@ func (n *NetOf[F]) linearForward(l, i int, y, x []F, a *acts[F], train bool) {
 
 // linearBackward accumulates the gradients of projection i of layer l given
 // dy = ∂L/∂y (clobbered), its unscaled input x, and adds ∂L/∂x to dx when
-// dx is not nil.
-func (n *NetOf[F]) linearBackward(l, i int, dx, dy, x []F, a *acts[F]) {
+// dx is not nil (writes it, with overwrite: dx need not be cleared first).
+func (n *NetOf[F]) linearBackward(l, i int, dx, dy, x []F, a *acts[F], overwrite bool) {
 	N := n.bB * n.bT
 	ln := &n.blocks[l].lin[i]
 	if ln.ia3 != nil && !ln.ia3In {
@@ -601,7 +601,11 @@ func (n *NetOf[F]) linearBackward(l, i int, dx, dy, x []F, a *acts[F]) {
 		dxBase = n.dzb[:N*ln.in]
 		clear(dxBase)
 	}
-	linearBackward(dxBase, ln.dw, ln.db, dy, xin, ln.weight(), N, ln.in, ln.out)
+	beta := F(1) // dxBase += dy·W
+	if overwrite && !(ln.ia3 != nil && ln.ia3In) {
+		beta = 0 // dx = dy·W (dxBase is dx itself, not the (IA)³ scratch)
+	}
+	linearBackward(dxBase, ln.dw, ln.db, dy, xin, ln.weight(), N, ln.in, ln.out, beta)
 	if ln.loraA != nil {
 		var mask []uint64
 		var xd, dtmp []F
@@ -613,7 +617,9 @@ func (n *NetOf[F]) linearBackward(l, i int, dx, dy, x []F, a *acts[F]) {
 	}
 	if ln.ia3 != nil && ln.ia3In {
 		IA3Backward(dxBase, ln.ia3.Grad, dxBase, x, ln.ia3.Data, N, ln.in)
-		if dx != nil {
+		if dx != nil && overwrite {
+			copy(dx, dxBase)
+		} else if dx != nil {
 			for j, v := range dxBase {
 				dx[j] += v
 			}
@@ -661,17 +667,14 @@ func (n *NetOf[F]) layerBackward(l int, a *acts[F], lengths []int, needInput boo
 	RMSNormRecompute(xn, a.rstd2, a.h2, bl.postNorm, N, C)
 	SwiGLUForward(act, nil, a.g, a.u) // σ(gate) is recomputed by SwiGLUBackward
 	dz := n.dz[:N*I]
-	parallelClear(dz)
-	n.linearBackward(l, linDown, dz, n.dh, act, a) // dy is clobbered only by output-scaling (IA)³
+	n.linearBackward(l, linDown, dz, n.dh, act, a, true) // dy is clobbered only by output-scaling (IA)³
 
 	SwiGLUBackward(n.dg, n.du, dz, a.g, a.u, nil)
-	parallelClear(n.dxn)
-	n.linearBackward(l, linGate, n.dxn, n.dg, xn, a)
-	n.linearBackward(l, linUp, n.dxn, n.du, xn, a)
+	n.linearBackward(l, linGate, n.dxn, n.dg, xn, a, true)
+	n.linearBackward(l, linUp, n.dxn, n.du, xn, a, false)
 	RMSNormBackward(n.dh, bl.dPostNorm, n.dxn, a.h2, a.rstd2, bl.postNorm, N, C)
 	// Attention: h2 = hIn + o(attn(rope(q(xn1)), rope(k(xn1)), v(xn1))).
-	parallelClear(n.datt)
-	n.linearBackward(l, linO, n.datt, n.dh, a.att, a)
+	n.linearBackward(l, linO, n.datt, n.dh, a.att, a, true)
 	AttentionBackward(n.dq, n.dk, n.dv, n.datt, a.q, a.k, a.v, a.att, a.lse, n.attnShape(lengths), n.attnScratch)
 	RoPEBackward(n.dq, n.cos, n.sin, N, T, n.H, n.D)
 	RoPEBackward(n.dk, n.cos, n.sin, N, T, n.KV, n.D)
@@ -679,11 +682,10 @@ func (n *NetOf[F]) layerBackward(l int, a *acts[F], lengths []int, needInput boo
 	var dxn []F
 	if needInput || bl.dInNorm != nil {
 		dxn = n.dxn
-		parallelClear(dxn)
 	}
-	n.linearBackward(l, linQ, dxn, n.dq, xn, a)
-	n.linearBackward(l, linK, dxn, n.dk, xn, a)
-	n.linearBackward(l, linV, dxn, n.dv, xn, a)
+	n.linearBackward(l, linQ, dxn, n.dq, xn, a, true)
+	n.linearBackward(l, linK, dxn, n.dk, xn, a, false)
+	n.linearBackward(l, linV, dxn, n.dv, xn, a, false)
 	if dxn != nil {
 		var dh []F
 		if needInput {
