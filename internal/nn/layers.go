@@ -404,12 +404,6 @@ func LoRABackwardDropout[F Float](dx, da, db, du, dbT, dy, x []F, mask []uint64,
 	}
 }
 
-// parallelClear sets x to zero on GOMAXPROCS goroutines (large activation
-// gradients: one thread alone leaves the other cores idle).
-func parallelClear[F Float](x []F) {
-	parallelChunks(len(x), 1<<16, func(i0, i1 int) { clear(x[i0:i1]) })
-}
-
 // DropoutMask fills mask with n keep-bits for dropout probability p: bit i
 // is set when element i survives. Each mask word is drawn from its own
 // stream (a splitmix64 hash of key and the word index seeds a wyrand
