@@ -80,6 +80,12 @@ print(json.dumps({
     "gantry_precision": g.get("precision"), "torch_openblas_core": t.get("openblas_core"),
     "gantry_tokens_per_sec": g["tokens_per_sec"], "torch_tokens_per_sec": t["tokens_per_sec"],
     "ratio": g["tokens_per_sec"] / t["tokens_per_sec"],
+    # Per-step best against best and median against median (torch's
+    # tokens_per_sec is its best step; gantry's is the mean of its steps).
+    "gantry_best_tokens_per_sec": g.get("best_tokens_per_sec"), "gantry_median_tokens_per_sec": g.get("median_tokens_per_sec"),
+    "torch_median_tokens_per_sec": t["median_tokens_per_sec"],
+    "ratio_best": g.get("best_tokens_per_sec", g["tokens_per_sec"]) / t["tokens_per_sec"],
+    "ratio_median": g.get("median_tokens_per_sec", g["tokens_per_sec"]) / t["median_tokens_per_sec"],
     "gantry_peak_rss_bytes": g.get("peak_rss_bytes"), "torch_peak_rss_bytes": t["peak_rss_bytes"],
 }))
 PY

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -98,17 +99,22 @@ type BenchOptions struct {
 // steps; PeakGFLOPS is tensor.MeasurePeakGFLOPS's FMA-loop throughput on
 // the same thread count.
 type BenchResult struct {
-	Preset       string  `json:"preset"`
-	Method       Method  `json:"method"`
-	Seq          int     `json:"seq"`
-	Batch        int     `json:"batch"`
-	Steps        int     `json:"steps"`
-	Threads      int     `json:"threads"`
-	StepSeconds  float64 `json:"step_seconds"`
-	TokensPerSec float64 `json:"tokens_per_sec"`
-	GFLOPS       float64 `json:"gflops"`
-	PeakGFLOPS   float64 `json:"peak_gflops"`
-	PeakRSSBytes int64   `json:"peak_rss_bytes"`
+	Preset      string  `json:"preset"`
+	Method      Method  `json:"method"`
+	Seq         int     `json:"seq"`
+	Batch       int     `json:"batch"`
+	Steps       int     `json:"steps"`
+	Threads     int     `json:"threads"`
+	StepSeconds float64 `json:"step_seconds"`
+	// TokensPerSec is the mean over the timed steps (all their tokens over
+	// all their time); Best and Median are per step, to compare with
+	// references that report a best or median step (bench/torch_train.py).
+	TokensPerSec       float64 `json:"tokens_per_sec"`
+	BestTokensPerSec   float64 `json:"best_tokens_per_sec"`
+	MedianTokensPerSec float64 `json:"median_tokens_per_sec"`
+	GFLOPS             float64 `json:"gflops"`
+	PeakGFLOPS         float64 `json:"peak_gflops"`
+	PeakRSSBytes       int64   `json:"peak_rss_bytes"`
 	// StepPeakRSSBytes is the peak RSS over the timed steps alone (the
 	// kernel's peak is reset after the warm-up step and a GC), which leaves
 	// out building the network: under BF16 the float32 weights exist only
@@ -181,12 +187,22 @@ func BenchTrain(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	resetPeak := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 	cpu0 := processCPU()
 	start := time.Now()
-	for range o.Steps {
+	times := make([]float64, o.Steps)
+	for i := range o.Steps {
+		t0 := time.Now()
 		if res.LastLoss, err = step(); err != nil {
 			return res, err
 		}
+		times[i] = time.Since(t0).Seconds()
 	}
 	sec := time.Since(start).Seconds()
+	slices.Sort(times)
+	res.BestTokensPerSec = float64(N) / times[0]
+	med := times[len(times)/2]
+	if len(times)%2 == 0 {
+		med = (times[len(times)/2-1] + med) / 2
+	}
+	res.MedianTokensPerSec = float64(N) / med
 	res.CPUSecPerStep = (processCPU() - cpu0) / float64(o.Steps)
 	if resetPeak {
 		res.StepPeakRSSBytes = peakRSS()
