@@ -1,0 +1,204 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX-512 kernels of via3.go. The sigmoid is swigluAVX512's (vfused_amd64.s)
+// step for step, with the same constants (via3c<> repeats vfc<>), so the
+// results are bit-identical to SwiGLU and SwiGLUGrad.
+
+DATA via3c<>+0(SB)/4, $0x42b18000  // hi clamp 88.75
+DATA via3c<>+4(SB)/4, $0xc2d00000  // lo clamp -104
+DATA via3c<>+8(SB)/4, $0x3fb8aa3b  // log2(e)
+DATA via3c<>+12(SB)/4, $0xbf318000 // -0.693359375 (−ln2 high part)
+DATA via3c<>+16(SB)/4, $0x395e8083 // +2.12194440e-4 (−ln2 low part)
+DATA via3c<>+20(SB)/4, $0x39506967 // p0
+DATA via3c<>+24(SB)/4, $0x3ab743ce // p1
+DATA via3c<>+28(SB)/4, $0x3c088908 // p2
+DATA via3c<>+32(SB)/4, $0x3d2aa9c1 // p3
+DATA via3c<>+36(SB)/4, $0x3e2aaaaa // p4
+DATA via3c<>+40(SB)/4, $0x3f000000 // p5
+DATA via3c<>+44(SB)/4, $0x3f800000 // 1
+DATA via3c<>+48(SB)/4, $0x80000000 // sign bit
+GLOBL via3c<>(SB), RODATA|NOPTR, $52
+
+// CONSTS loads the exp constants into Z16–Z27, the sign bit into Z28 and
+// zero into Z29.
+#define CONSTS \
+	VBROADCASTSS via3c<>+0(SB), Z16; \
+	VBROADCASTSS via3c<>+4(SB), Z17; \
+	VBROADCASTSS via3c<>+8(SB), Z18; \
+	VBROADCASTSS via3c<>+12(SB), Z19; \
+	VBROADCASTSS via3c<>+16(SB), Z20; \
+	VBROADCASTSS via3c<>+20(SB), Z21; \
+	VBROADCASTSS via3c<>+24(SB), Z22; \
+	VBROADCASTSS via3c<>+28(SB), Z23; \
+	VBROADCASTSS via3c<>+32(SB), Z24; \
+	VBROADCASTSS via3c<>+36(SB), Z25; \
+	VBROADCASTSS via3c<>+40(SB), Z26; \
+	VBROADCASTSS via3c<>+44(SB), Z27; \
+	VBROADCASTSS via3c<>+48(SB), Z28; \
+	VXORPS Z29, Z29, Z29
+
+// SIG16 sets Z3 = σ(Z0) as swigluAVX512 does (Z1, Z2, Z4–Z6 scratch, K1).
+#define SIG16 \
+	VORPS Z28, Z0, Z1; \
+	VMINPS Z1, Z16, Z1; \
+	VMAXPS Z1, Z17, Z1; \
+	VMULPS Z18, Z1, Z2; \
+	VRNDSCALEPS $0, Z2, Z2; \
+	VFMADD231PS Z19, Z2, Z1; \
+	VFMADD231PS Z20, Z2, Z1; \
+	VMOVAPS Z21, Z3; \
+	VFMADD213PS Z22, Z1, Z3; \
+	VFMADD213PS Z23, Z1, Z3; \
+	VFMADD213PS Z24, Z1, Z3; \
+	VFMADD213PS Z25, Z1, Z3; \
+	VFMADD213PS Z26, Z1, Z3; \
+	VMULPS Z1, Z1, Z4; \
+	VFMADD213PS Z1, Z4, Z3; \
+	VADDPS Z27, Z3, Z3; \
+	VSCALEFPS Z2, Z3, Z3; \
+	VADDPS Z27, Z3, Z5; \
+	VCMPPS $1, Z29, Z0, K1; \
+	VMOVAPS Z27, Z6; \
+	VMOVAPS Z3, K1, Z6; \
+	VDIVPS Z5, Z6, Z3
+
+// SCALEGRAD16 takes g Z0, u Z11, dy Z15, l Z9, dl Z8 and s = σ(g) Z3: it
+// sets Z8 = dl + dy·(g·s·u), d = dy·l, du Z12 = d·g·s and
+// dg Z13 = d·u·s·(1 + g·(1 − s)) (Z7, Z10, Z14 scratch), as SwiGLU, the
+// scale and SwiGLUGrad round them.
+#define SCALEGRAD16 \
+	VMULPS Z3, Z0, Z7; \
+	VMULPS Z11, Z7, Z7; \
+	VMULPS Z7, Z15, Z7; \
+	VADDPS Z7, Z8, Z8; \
+	VMULPS Z9, Z15, Z10; \
+	VMULPS Z0, Z10, Z12; \
+	VMULPS Z3, Z12, Z12; \
+	VSUBPS Z3, Z27, Z14; \
+	VMULPS Z14, Z0, Z14; \
+	VADDPS Z14, Z27, Z14; \
+	VMULPS Z11, Z10, Z13; \
+	VMULPS Z3, Z13, Z13; \
+	VMULPS Z14, Z13, Z13
+
+// func swigluScaleAVX512(out, gate, up, l *float32, n int)
+TEXT ·swigluScaleAVX512(SB), NOSPLIT, $0-40
+	MOVQ out+0(FP), DI
+	MOVQ gate+8(FP), SI
+	MOVQ up+16(FP), R9
+	MOVQ l+24(FP), R10
+	MOVQ n+32(FP), CX
+	CONSTS
+
+ssloop:
+	CMPQ CX, $16
+	JLT sstail
+	VMOVUPS (SI), Z0
+	VMOVUPS (R9), Z11
+	VMOVUPS (R10), Z9
+	SIG16
+	VMULPS Z3, Z0, Z7 // g·σ
+	VMULPS Z11, Z7, Z7 // ·u
+	VMULPS Z9, Z7, Z7 // ·l
+	VMOVUPS Z7, (DI)
+	ADDQ $64, SI
+	ADDQ $64, R9
+	ADDQ $64, R10
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP ssloop
+
+sstail:
+	TESTQ CX, CX
+	JEQ ssdone
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K2
+	VMOVUPS.Z (SI), K2, Z0
+	VMOVUPS.Z (R9), K2, Z11
+	VMOVUPS.Z (R10), K2, Z9
+	SIG16
+	VMULPS Z3, Z0, Z7
+	VMULPS Z11, Z7, Z7
+	VMULPS Z9, Z7, Z7
+	VMOVUPS Z7, K2, (DI)
+
+ssdone:
+	VZEROUPPER
+	RET
+
+// func swigluScaleGradAVX512(dg, du, dl, dy, gate, up, l *float32, rows, stride, n int)
+//
+// Row by row (bases DI dg, R8 du, SI dy, R9 g, R10 u advanced by the
+// stride), the columns in vectors of 16 (offset R13 up to CX bytes) and a
+// masked tail of AX columns (mask K2); dl (BX) and l (DX) are reread each
+// row from L1.
+TEXT ·swigluScaleGradAVX512(SB), NOSPLIT, $0-80
+	MOVQ dg+0(FP), DI
+	MOVQ du+8(FP), R8
+	MOVQ dl+16(FP), BX
+	MOVQ dy+24(FP), SI
+	MOVQ gate+32(FP), R9
+	MOVQ up+40(FP), R10
+	MOVQ l+48(FP), DX
+	MOVQ rows+56(FP), R11
+	MOVQ stride+64(FP), R12
+	SHLQ $2, R12
+	MOVQ n+72(FP), CX
+	ANDQ $15, CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K2
+	MOVQ CX, AX
+	MOVQ n+72(FP), CX
+	ANDQ $-16, CX
+	SHLQ $2, CX
+	CONSTS
+
+sgrow:
+	XORQ R13, R13
+
+sgvec:
+	CMPQ R13, CX
+	JGE sgtail
+	VMOVUPS (R9)(R13*1), Z0
+	VMOVUPS (R10)(R13*1), Z11
+	VMOVUPS (SI)(R13*1), Z15
+	VMOVUPS (DX)(R13*1), Z9
+	VMOVUPS (BX)(R13*1), Z8
+	SIG16
+	SCALEGRAD16
+	VMOVUPS Z8, (BX)(R13*1)
+	VMOVUPS Z12, (R8)(R13*1)
+	VMOVUPS Z13, (DI)(R13*1)
+	ADDQ $64, R13
+	JMP sgvec
+
+sgtail:
+	TESTQ AX, AX
+	JEQ sgnext
+	VMOVUPS.Z (R9)(R13*1), K2, Z0
+	VMOVUPS.Z (R10)(R13*1), K2, Z11
+	VMOVUPS.Z (SI)(R13*1), K2, Z15
+	VMOVUPS.Z (DX)(R13*1), K2, Z9
+	VMOVUPS.Z (BX)(R13*1), K2, Z8
+	SIG16
+	SCALEGRAD16
+	VMOVUPS Z8, K2, (BX)(R13*1)
+	VMOVUPS Z12, K2, (R8)(R13*1)
+	VMOVUPS Z13, K2, (DI)(R13*1)
+
+sgnext:
+	ADDQ R12, DI
+	ADDQ R12, R8
+	ADDQ R12, SI
+	ADDQ R12, R9
+	ADDQ R12, R10
+	DECQ R11
+	JNZ sgrow
+	VZEROUPPER
+	RET
