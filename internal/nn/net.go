@@ -627,6 +627,14 @@ func (n *NetOf[F]) linearBackward(l, i int, dx, dy, x []F, a *acts[F], overwrite
 	}
 }
 
+// ia3Fused reports whether the projection is down_proj with only an input
+// (IA)³ scale trained (frozen weight, no LoRA): its input scaling is then
+// fused with the SwiGLU that produces the input (SwiGLUIA3Forward,
+// SwiGLUIA3Backward).
+func (ln *adaptedLinear[F]) ia3Fused() bool {
+	return ln.ia3 != nil && ln.ia3In && ln.ia3.Grad != nil && ln.dw == nil && ln.loraA == nil
+}
+
 // weight returns the projection's weight as stored.
 func (ln *adaptedLinear[F]) weight() matRef[F] { return matRef[F]{f: ln.w, h: ln.wh, p: ln.wp} }
 
@@ -651,8 +659,14 @@ func (n *NetOf[F]) layerForward(l int, a *acts[F], hOut []F, lengths []int, trai
 	ResidualRMSNormForward(a.h2, xn, a.rstd2, a.hIn, n.o, bl.postNorm, N, C, n.eps)
 	n.linearForward(l, linGate, a.g, xn, a, train)
 	n.linearForward(l, linUp, a.u, xn, a, train)
-	SwiGLUForward(n.act[:N*I], nil, a.g, a.u)
-	n.linearForward(l, linDown, n.o, n.act[:N*I], a, train)
+	if dn := &bl.lin[linDown]; dn.ia3Fused() {
+		z := n.z[:N*I] // the scaled down_proj input, in one pass
+		SwiGLUIA3Forward(z, a.g, a.u, dn.ia3.Data, N, I)
+		linearForward(n.o, z, dn.weight(), dn.b, N, I, C)
+	} else {
+		SwiGLUForward(n.act[:N*I], nil, a.g, a.u)
+		n.linearForward(l, linDown, n.o, n.act[:N*I], a, train)
+	}
 	ResidualForward(hOut, a.h2, n.o)
 }
 
@@ -665,11 +679,17 @@ func (n *NetOf[F]) layerBackward(l int, a *acts[F], lengths []int, needInput boo
 	xn, act := n.xn[:N*C], n.act[:N*I]
 	// MLP: hOut = h2 + down(swiglu(gate(xn2), up(xn2))), xn2 = norm(h2).
 	RMSNormRecompute(xn, a.rstd2, a.h2, bl.postNorm, N, C)
-	SwiGLUForward(act, nil, a.g, a.u) // σ(gate) is recomputed by SwiGLUBackward
 	dz := n.dz[:N*I]
-	n.linearBackward(l, linDown, dz, n.dh, act, a, true) // dy is clobbered only by output-scaling (IA)³
-
-	SwiGLUBackward(n.dg, n.du, dz, a.g, a.u, nil)
+	if dn := &bl.lin[linDown]; dn.ia3Fused() {
+		// dz = ∂L/∂(scaled input), then dl and the SwiGLU gradients of
+		// dz∘l in one pass (the SwiGLU output is recomputed there).
+		linearBackward(dz, nil, dn.db, n.dh, nil, dn.weight(), N, I, C, 0)
+		SwiGLUIA3Backward(n.dg, n.du, dn.ia3.Grad, dz, a.g, a.u, dn.ia3.Data, N, I)
+	} else {
+		SwiGLUForward(act, nil, a.g, a.u)                    // σ(gate) is recomputed by SwiGLUBackward
+		n.linearBackward(l, linDown, dz, n.dh, act, a, true) // dy is clobbered only by output-scaling (IA)³
+		SwiGLUBackward(n.dg, n.du, dz, a.g, a.u, nil)
+	}
 	n.linearBackward(l, linGate, n.dxn, n.dg, xn, a, true)
 	n.linearBackward(l, linUp, n.dxn, n.du, xn, a, false)
 	RMSNormBackward(n.dh, bl.dPostNorm, n.dxn, a.h2, a.rstd2, bl.postNorm, N, C)
