@@ -31,6 +31,20 @@ type Cache struct {
 	Valid        []bool
 	PosOf        []int32
 	Pos          []int
+
+	// team runs the parallel loops of one-token steps (decoding at batch
+	// 1) on goroutines that stay awake between them; nil until the first
+	// such step. It is closed when the cache is collected.
+	team *tensor.Team
+}
+
+// decodeTeam returns the cache's Team, starting it on first use.
+func (c *Cache) decodeTeam() *tensor.Team {
+	if c.team == nil {
+		c.team = tensor.NewTeam(runtime.GOMAXPROCS(0))
+		runtime.AddCleanup(c, func(t *tensor.Team) { t.Close() }, c.team)
+	}
+	return c.team
 }
 
 // maxCacheFloats bounds one layer's K or V so a hostile request cannot
@@ -148,6 +162,13 @@ func (m *Model) Forward(ctx context.Context, cache *Cache, tokens []int, valid [
 	g := make([]float32, BT*I)
 	u := make([]float32, BT*I)
 
+	// One token at a time (decoding at batch 1): ~150 products of well
+	// under a millisecond each, run on the cache's Team.
+	var team *tensor.Team
+	if BT == 1 {
+		team = cache.decodeTeam()
+		defer runtime.KeepAlive(cache) // its cleanup closes team: not before the last Run
+	}
 	EmbeddingForward(x, w.Embed, tokens, valid, C)
 	for l := range w.Layers {
 		if err := ctx.Err(); err != nil {
@@ -155,7 +176,7 @@ func (m *Model) Forward(ctx context.Context, cache *Cache, tokens []int, valid [
 		}
 		L := &w.Layers[l]
 		RMSNormForward(xn, x, L.InputNorm, BT, C, float32(c.RMSNormEps))
-		LinearsForward(xn, BT, Out{q, L.Q}, Out{k, L.K}, Out{v, L.V})
+		linearsForward(team, xn, BT, Out{q, L.Q}, Out{k, L.K}, Out{v, L.V})
 		RopeForward(q, cos, sin, BT, H, D)
 		RopeForward(k, cos, sin, BT, KVH, D)
 		// Append k and v to the cache: [BT, KVH, D] → [B, KVH, MaxT, D].
@@ -169,12 +190,12 @@ func (m *Model) Forward(ctx context.Context, cache *Cache, tokens []int, valid [
 				}
 			}
 		}
-		AttentionForward(att, q, cache, l, B, T, H, c.Window())
-		LinearAddForward(x, att, L.O, BT)
+		attentionForward(team, att, q, cache, l, B, T, H, c.Window())
+		linearAddForward(team, x, att, L.O, BT)
 		RMSNormForward(xn, x, L.PostAttnNorm, BT, C, float32(c.RMSNormEps))
-		LinearsForward(xn, BT, Out{g, L.Gate}, Out{u, L.Up})
+		linearsForward(team, xn, BT, Out{g, L.Gate}, Out{u, L.Up})
 		SwiGLUForward(g, g, u)
-		LinearAddForward(x, g, L.Down, BT)
+		linearAddForward(team, x, g, L.Down, BT)
 	}
 	cache.Len += T
 
@@ -187,7 +208,7 @@ func (m *Model) Forward(ctx context.Context, cache *Cache, tokens []int, valid [
 	}
 	RMSNormForward(xn[:rows*C], x[:rows*C], w.Norm, rows, C, float32(c.RMSNormEps))
 	logits := make([]float32, rows*c.VocabSize)
-	MatMulT(logits, xn, w.LMHead, rows, c.VocabSize, C, false)
+	matMulT(team, logits, xn, w.LMHead, rows, c.VocabSize, C, false)
 	return logits, nil
 }
 
@@ -229,8 +250,10 @@ func LinearForward(out, x []float32, l Linear, N int) {
 
 // LinearAddForward computes out [N, l.Out] += x [N, l.In] · l.Wᵀ + l.B
 // (a linear layer feeding a residual connection).
-func LinearAddForward(out, x []float32, l Linear, N int) {
-	MatMulT(out, x, l.W, N, l.Out, l.In, true)
+func LinearAddForward(out, x []float32, l Linear, N int) { linearAddForward(nil, out, x, l, N) }
+
+func linearAddForward(team *tensor.Team, out, x []float32, l Linear, N int) {
+	matMulT(team, out, x, l.W, N, l.Out, l.In, true)
 	addBias(out, l.B, N)
 }
 
@@ -247,9 +270,25 @@ const gemvRows = 4
 // split the output over goroutines and sum every element in an order that
 // does not depend on the thread count.
 func MatMulT(out, x, W []float32, N, outDim, in int, accumulate bool) {
+	matMulT(nil, out, x, W, N, outDim, in, accumulate)
+}
+
+// matMulT is MatMulT with one row (N = 1) run on team when it is not nil:
+// the rows of W in groups of four over its goroutines, each a one-thread
+// tensor.Gemv, so the results are the same.
+func matMulT(team *tensor.Team, out, x, W []float32, N, outDim, in int, accumulate bool) {
 	beta := float32(0)
 	if accumulate {
 		beta = 1
+	}
+	if N == 1 && team != nil {
+		one := tensor.Default()
+		one.Threads = 1
+		team.Run((outDim+3)/4, func(lo, hi int) {
+			a, b := lo*4, min(hi*4, outDim)
+			one.Gemv(out[a:b], W[a*in:b*in], x, b-a, in, beta)
+		})
+		return
 	}
 	if N > gemvRows {
 		tensor.Sgemm(false, true, N, outDim, in, 1, x, in, W, in, beta, out, outDim)
@@ -270,7 +309,9 @@ type Out struct {
 // so the products share one synchronisation point instead of one each;
 // each row is still one tensor.Gemv dot product, so the results are those
 // of LinearForward.
-func LinearsForward(x []float32, N int, outs ...Out) {
+func LinearsForward(x []float32, N int, outs ...Out) { linearsForward(nil, x, N, outs...) }
+
+func linearsForward(team *tensor.Team, x []float32, N int, outs ...Out) {
 	if N != 1 {
 		for _, o := range outs {
 			LinearForward(o.Y, x, o.L, N)
@@ -284,7 +325,7 @@ func LinearsForward(x []float32, N int, outs ...Out) {
 	one := tensor.Default()
 	one.Threads = 1
 	groups := (total + 3) / 4
-	parallelFor(groups, func(lo, hi int) {
+	parallelFor(team, groups, func(lo, hi int) {
 		r0, r1 := lo*4, min(hi*4, total) // rows of the stacked matrices
 		base := 0
 		for _, o := range outs {
@@ -369,6 +410,10 @@ const swigluChunk = 512
 // Each output is summed in a fixed order, so results do not depend on the
 // number of goroutines.
 func AttentionForward(out, q []float32, cache *Cache, l, B, T, H, window int) {
+	attentionForward(nil, out, q, cache, l, B, T, H, window)
+}
+
+func attentionForward(team *tensor.Team, out, q []float32, cache *Cache, l, B, T, H, window int) {
 	D := len(q) / (B * T * H)
 	KVH := len(cache.K[l]) / (cache.B * cache.MaxT * D)
 	group := H / KVH
@@ -378,7 +423,7 @@ func AttentionForward(out, q []float32, cache *Cache, l, B, T, H, window int) {
 	one := tensor.Default()
 	one.Threads = 1
 	ld := H * D // stride between the queries (and outputs) of one head
-	parallelFor(B*H, func(lo, hi int) {
+	parallelFor(team, B*H, func(lo, hi int) {
 		scores := make([]float32, min(T, attnBlock)*(start+T))
 		for bh := lo; bh < hi; bh++ {
 			b, h := bh/H, bh%H
@@ -472,8 +517,13 @@ func softmaxRow(row []float32, mask []bool, posOf []int32, qpos int32, window in
 }
 
 // parallelFor splits [0, n) into contiguous chunks, one per CPU, and runs
-// f on each concurrently.
-func parallelFor(n int, f func(lo, hi int)) {
+// f on each concurrently: on team's goroutines when team is not nil, else
+// on new ones.
+func parallelFor(team *tensor.Team, n int, f func(lo, hi int)) {
+	if team != nil {
+		team.Run(n, f)
+		return
+	}
 	workers := runtime.GOMAXPROCS(0)
 	if workers > n {
 		workers = n

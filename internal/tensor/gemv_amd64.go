@@ -6,6 +6,9 @@ package tensor
 func gemv4AVX512(w *float32, ldw int, x *float32, n int, y *float32)
 
 //go:noescape
+func gemvRowsAVX512(w *float32, ldw int, x *float32, n int, y *float32, rows int)
+
+//go:noescape
 func gemv4AVX2(w *float32, ldw int, x *float32, n int, y *float32)
 
 //go:noescape
@@ -58,7 +61,7 @@ func gemvRowsKernel(k Kernel, w, x []float32, in, r0, r1 int, set func(r int, d 
 	case in == 0:
 		return false
 	case k == KernelAVX512 && hasAVX512:
-		gemv4 = gemv4AVX512
+		gemv4 = nil // gemvRowsAVX512 below
 	case k == KernelAVX2 && hasAVX2:
 		gemv4 = gemv4AVX2
 	default:
@@ -66,6 +69,18 @@ func gemvRowsKernel(k Kernel, w, x []float32, in, r0, r1 int, set func(r int, d 
 	}
 	_ = w[(r1-1)*in+in-1]
 	_ = x[in-1]
+	if gemv4 == nil {
+		// AVX-512: row after row, W one sequential stream.
+		var d [64]float32
+		for r := r0; r < r1; r += len(d) {
+			rows := min(len(d), r1-r)
+			gemvRowsAVX512(&w[r*in], in, &x[0], in, &d[0], rows)
+			for i, v := range d[:rows] {
+				set(r+i, v)
+			}
+		}
+		return true
+	}
 	var d [4]float32
 	r := r0
 	for ; r+4 <= r1; r += 4 {

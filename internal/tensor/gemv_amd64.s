@@ -102,6 +102,73 @@ masked:
 	VZEROUPPER
 	RET
 
+// func gemvRowsAVX512(w *float32, ldw int, x *float32, n int, y *float32, rows int)
+//
+// y[r] = Σ_i w[r·ldw + i]·x[i] for r = 0..rows−1, one row after the
+// other, so that W is read as one sequential stream: on AMD Zen 4 that
+// reads memory about twice as fast as gemv4AVX512's four interleaved
+// rows when rows are short (576 floats: 29–31 against 14 GB/s). Each row
+// is summed exactly as gemv4AVX512 sums it (two accumulators over
+// alternate 16-float chunks, a last whole chunk into the first, the
+// masked remainder into the second, added, REDUCE16), so the results are
+// bit-identical. rows ≥ 1, n ≥ 1.
+TEXT ·gemvRowsAVX512(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), BX
+	SHLQ $2, BX
+	MOVQ x+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ y+32(FP), DI
+	MOVQ rows+40(FP), R9
+	MOVQ CX, R11
+	ANDQ $-32, R11
+	SHLQ $2, R11
+	// K1: the mask of the n mod 16 floats after the last whole chunk.
+	MOVQ CX, R12
+	ANDQ $15, R12
+	MOVQ R12, CX
+	MOVL $1, R13
+	SHLL CX, R13
+	DECL R13
+	KMOVW R13, K1
+	MOVQ n+24(FP), R12
+	ANDQ $31, R12 // n mod 32: ≥ 16 means one more whole chunk
+
+row:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	XORQ AX, AX
+
+rloop:
+	CMPQ AX, R11
+	JGE rtail
+	VMOVUPS (DX)(AX*1), Z8
+	VMOVUPS 64(DX)(AX*1), Z9
+	VFMADD231PS (SI)(AX*1), Z8, Z0
+	VFMADD231PS 64(SI)(AX*1), Z9, Z1
+	ADDQ $128, AX
+	JMP rloop
+
+rtail:
+	CMPQ R12, $16
+	JLT rmasked
+	VMOVUPS (DX)(AX*1), Z8
+	VFMADD231PS (SI)(AX*1), Z8, Z0
+	ADDQ $64, AX
+
+rmasked:
+	VMOVUPS.Z (DX)(AX*1), K1, Z8
+	VMOVUPS.Z (SI)(AX*1), K1, Z9
+	VFMADD231PS Z9, Z8, Z1
+	VADDPS Z1, Z0, Z0
+	REDUCE16(Z0, Y0, X0, Z8, Y8, X8, 0(DI))
+	ADDQ BX, SI
+	ADDQ $4, DI
+	DECQ R9
+	JNZ row
+	VZEROUPPER
+	RET
+
 // gemvMask holds eight −1s then eight 0s: the eight int32 at offset
 // 4·(8−r) are a VMASKMOVPS mask for the first r floats.
 DATA gemvMask<>+0(SB)/8, $-1
