@@ -468,6 +468,10 @@ func IA3Forward[F Float](y, x, l []F, N, C int) {
 	parallelChunks(N, rowChunk(C), func(i0, i1 int) {
 		for i := i0; i < i1; i++ {
 			xi, yi := x[i*C:(i+1)*C], y[i*C:(i+1)*C]
+			if is32[F]() {
+				tensor.ScaleMul(as32(yi), as32(xi), 1, as32(l[:C])) // x·1·l = x·l exactly
+				continue
+			}
 			for j, v := range xi {
 				yi[j] = v * l[j]
 			}
@@ -476,23 +480,23 @@ func IA3Forward[F Float](y, x, l []F, N, C int) {
 }
 
 // IA3Backward accumulates dl += Σ_rows dy∘x (when dl is not nil) and writes
-// dx = dy∘l. dx may alias dy; x is the unscaled input.
+// dx = dy∘l. dx may alias dy; x is the unscaled input. One pass over
+// column blocks; the sums in dl run in row order (independent of the
+// thread count).
 func IA3Backward[F Float](dx, dl, dy, x, l []F, N, C int) {
-	if dl != nil { // before dx, which may overwrite dy
-		parallelChunks(C, colChunk, func(j0, j1 int) {
-			for i := 0; i < N; i++ {
-				xi, dyi, dli := x[i*C+j0:i*C+j1], dy[i*C+j0:i*C+j1], dl[j0:j1]
-				for j, v := range xi {
-					dli[j] += dyi[j] * v
+	parallelChunks(C, colChunk, func(j0, j1 int) {
+		if is32[F]() {
+			tensor.ScaleGrad(as32(dx), as32(dl), as32(dy), as32(x), as32(l), N, C, j0, j1)
+			return
+		}
+		for i := 0; i < N; i++ {
+			o := i * C
+			for j := j0; j < j1; j++ {
+				d := dy[o+j]
+				if dl != nil {
+					dl[j] += d * x[o+j]
 				}
-			}
-		})
-	}
-	parallelChunks(N, rowChunk(C), func(i0, i1 int) {
-		for i := i0; i < i1; i++ {
-			dyi, dxi := dy[i*C:(i+1)*C], dx[i*C:(i+1)*C]
-			for j := range dxi {
-				dxi[j] = dyi[j] * l[j]
+				dx[o+j] = d * l[j]
 			}
 		}
 	})

@@ -94,3 +94,50 @@ func swigluScaleGrad(k Kernel, dg, du, dl, dy, g, u, l []float32, rows, stride, 
 		}
 	}
 }
+
+// ScaleGrad runs the backward of out = x∘l (an (IA)³ scale on rows×stride
+// row-major matrices, l of stride elements) on columns j0..j1: for each
+// row in order and each column j in [j0, j1),
+//
+//	dl[j] += dy·x   (when dl is not nil)
+//	dx     = dy·l[j]
+//
+// The sums in dl run in row order, so splitting the columns over threads
+// does not change them. dx may be dy. It panics if a length is short or
+// the column range is out of bounds.
+func ScaleGrad(dx, dl, dy, x, l []float32, rows, stride, j0, j1 int) {
+	scaleGrad(Default().Resolve().Kernel, dx, dl, dy, x, l, rows, stride, j0, j1)
+}
+
+func scaleGrad(k Kernel, dx, dl, dy, x, l []float32, rows, stride, j0, j1 int) {
+	if rows < 0 || j0 < 0 || j1 < j0 || j1 > stride || (dl != nil && len(dl) < stride) || len(l) < stride {
+		panic(fmt.Sprintf("tensor.ScaleGrad: columns [%d, %d) of %d rows × %d (dl %d, l %d)", j0, j1, rows, stride, len(dl), len(l)))
+	}
+	if rows == 0 || j1 == j0 {
+		return
+	}
+	need := (rows-1)*stride + j1
+	for _, m := range [][]float32{dx, dy, x} {
+		if len(m) < need {
+			panic(fmt.Sprintf("tensor.ScaleGrad: a matrix of length %d, want ≥ %d", len(m), need))
+		}
+	}
+	if k == KernelAVX512 && fusedAsm {
+		var pdl *float32
+		if dl != nil {
+			pdl = &dl[j0]
+		}
+		scaleGradAVX512(&dx[j0], pdl, &dy[j0], &x[j0], &l[j0], rows, stride, j1-j0)
+		return
+	}
+	for i := 0; i < rows; i++ {
+		o := i * stride
+		for j := j0; j < j1; j++ {
+			d := dy[o+j]
+			if dl != nil {
+				dl[j] += d * x[o+j]
+			}
+			dx[o+j] = d * l[j]
+		}
+	}
+}

@@ -14,3 +14,10 @@ func swigluScaleAVX512(out, gate, up, l *float32, n int)
 //
 //go:noescape
 func swigluScaleGradAVX512(dg, du, dl, dy, gate, up, l *float32, rows, stride, n int)
+
+// scaleGradAVX512 is ScaleGrad on n ≥ 1 columns of rows ≥ 1 rows (row
+// stride stride elements); the pointers are at the first column; dl may
+// be nil.
+//
+//go:noescape
+func scaleGradAVX512(dx, dl, dy, x, l *float32, rows, stride, n int)

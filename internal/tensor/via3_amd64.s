@@ -202,3 +202,95 @@ sgnext:
 	JNZ sgrow
 	VZEROUPPER
 	RET
+
+// func scaleGradAVX512(dx, dl, dy, x, l *float32, rows, stride, n int)
+//
+// As swigluScaleGradAVX512: row bases DI dx, SI dy, R9 x advanced by the
+// stride, column offset R13 up to CX bytes, a masked tail of AX columns;
+// dl (BX, nil: not accumulated) and l (DX) reread each row.
+TEXT ·scaleGradAVX512(SB), NOSPLIT, $0-64
+	MOVQ dx+0(FP), DI
+	MOVQ dl+8(FP), BX
+	MOVQ dy+16(FP), SI
+	MOVQ x+24(FP), R9
+	MOVQ l+32(FP), DX
+	MOVQ rows+40(FP), R11
+	MOVQ stride+48(FP), R12
+	SHLQ $2, R12
+	MOVQ n+56(FP), CX
+	ANDQ $15, CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K2
+	MOVQ CX, AX
+	MOVQ n+56(FP), CX
+	ANDQ $-16, CX
+	SHLQ $2, CX
+	TESTQ BX, BX
+	JEQ nlrow
+
+glrow:
+	XORQ R13, R13
+
+glvec:
+	CMPQ R13, CX
+	JGE gltail
+	VMOVUPS (SI)(R13*1), Z0
+	VMULPS (R9)(R13*1), Z0, Z1
+	VADDPS (BX)(R13*1), Z1, Z1
+	VMOVUPS Z1, (BX)(R13*1)
+	VMULPS (DX)(R13*1), Z0, Z2
+	VMOVUPS Z2, (DI)(R13*1)
+	ADDQ $64, R13
+	JMP glvec
+
+gltail:
+	TESTQ AX, AX
+	JEQ glnext
+	VMOVUPS.Z (SI)(R13*1), K2, Z0
+	VMOVUPS.Z (R9)(R13*1), K2, Z3
+	VMOVUPS.Z (BX)(R13*1), K2, Z4
+	VMOVUPS.Z (DX)(R13*1), K2, Z5
+	VMULPS Z3, Z0, Z1
+	VADDPS Z4, Z1, Z1
+	VMOVUPS Z1, K2, (BX)(R13*1)
+	VMULPS Z5, Z0, Z2
+	VMOVUPS Z2, K2, (DI)(R13*1)
+
+glnext:
+	ADDQ R12, DI
+	ADDQ R12, SI
+	ADDQ R12, R9
+	DECQ R11
+	JNZ glrow
+	VZEROUPPER
+	RET
+
+nlrow:
+	XORQ R13, R13
+
+nlvec:
+	CMPQ R13, CX
+	JGE nltail
+	VMOVUPS (SI)(R13*1), Z0
+	VMULPS (DX)(R13*1), Z0, Z2
+	VMOVUPS Z2, (DI)(R13*1)
+	ADDQ $64, R13
+	JMP nlvec
+
+nltail:
+	TESTQ AX, AX
+	JEQ nlnext
+	VMOVUPS.Z (SI)(R13*1), K2, Z0
+	VMOVUPS.Z (DX)(R13*1), K2, Z5
+	VMULPS Z5, Z0, Z2
+	VMOVUPS Z2, K2, (DI)(R13*1)
+
+nlnext:
+	ADDQ R12, DI
+	ADDQ R12, SI
+	DECQ R11
+	JNZ nlrow
+	VZEROUPPER
+	RET

@@ -118,3 +118,47 @@ func BenchmarkSwiGLUScaleGrad(b *testing.B) {
 		}
 	}
 }
+
+// TestScaleGrad checks ScaleGrad on column blocks against the unfused
+// loops, bit for bit, for every kernel, with dl nil and with dx = dy.
+func TestScaleGrad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	for _, shape := range [][4]int{{1, 1, 0, 1}, {3, 40, 0, 40}, {5, 40, 16, 33}, {7, 100, 3, 70}, {9, 192, 64, 128}, {4, 17, 17, 17}, {2, 300, 0, 300}} {
+		rows, stride, j0, j1 := shape[0], shape[1], shape[2], shape[3]
+		n := rows * stride
+		x, dy0 := fusedRand(rng, n, 2), fusedRand(rng, n, 1)
+		l, dl0 := fusedRand(rng, stride, 1), fusedRand(rng, stride, 1)
+		wdx, wdl := append([]float32(nil), dy0...), append([]float32(nil), dl0...)
+		for i := 0; i < rows; i++ {
+			for j := j0; j < j1; j++ {
+				wdl[j] += dy0[i*stride+j] * x[i*stride+j]
+				wdx[i*stride+j] = dy0[i*stride+j] * l[j]
+			}
+		}
+		for _, k := range kernelsUnderTest() {
+			for _, inPlace := range []bool{false, true} {
+				dy := append([]float32(nil), dy0...)
+				dx := dy
+				if !inPlace {
+					dx = append([]float32(nil), dy0...) // columns outside [j0, j1) must stay
+				}
+				dl := append([]float32(nil), dl0...)
+				scaleGrad(k, dx, dl, dy, x, l, rows, stride, j0, j1)
+				sameBits(t, "ScaleGrad dx "+k.String(), n, dx, wdx)
+				sameBits(t, "ScaleGrad dl "+k.String(), stride, dl, wdl)
+				dx2 := append([]float32(nil), dy0...)
+				scaleGrad(k, dx2, nil, dy0, x, l, rows, stride, j0, j1)
+				sameBits(t, "ScaleGrad dx (dl nil) "+k.String(), n, dx2, wdx)
+			}
+		}
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("no panic on a short matrix")
+			}
+		}()
+		x := make([]float32, 11)
+		ScaleGrad(x, nil, x, x, x[:4], 3, 4, 0, 4)
+	}()
+}
