@@ -1,6 +1,10 @@
 package nn
 
-import "github.com/gantryml/gantry/internal/tensor"
+import (
+	"runtime"
+
+	"github.com/gantryml/gantry/internal/tensor"
+)
 
 // The (IA)³ adapter on down_proj's input fused with the SwiGLU that
 // produces that input: the block's MLP is
@@ -34,7 +38,11 @@ func SwiGLUIA3Forward[F Float](z, g, u, l []F, N, I int) {
 // order, columns split over threads: independent of the thread count) and
 // writes dg, du [N, I], the gradients of g and u through dz∘l.
 func SwiGLUIA3Backward[F Float](dg, du, dl, dz, g, u, l []F, N, I int) {
-	parallelChunks(I, colChunk, func(j0, j1 int) {
+	// One wide column block per thread: each row's block is then a long
+	// contiguous run of the five N×I streams (~1.4× faster than 64 columns
+	// at N, I = 2048, 1536). The split does not change the sums.
+	chunk := max(colChunk, ((I+runtime.GOMAXPROCS(0)-1)/runtime.GOMAXPROCS(0)+15)&^15)
+	parallelChunks(I, chunk, func(j0, j1 int) {
 		if is32[F]() {
 			tensor.SwiGLUScaleGrad(as32(dg), as32(du), as32(dl), as32(dz), as32(g), as32(u), as32(l), N, I, j0, j1)
 			return

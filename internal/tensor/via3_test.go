@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -106,16 +107,20 @@ func TestSwiGLUScaleGradPanics(t *testing.T) {
 }
 
 func BenchmarkSwiGLUScaleGrad(b *testing.B) {
-	const rows, stride = 256, 1536
+	const rows, stride = 2048, 1536 // smollm2-135m's MLP at 8×256 tokens
 	rng := rand.New(rand.NewPCG(1, 2))
 	g, u, dy := fusedRand(rng, rows*stride, 3), fusedRand(rng, rows*stride, 1), fusedRand(rng, rows*stride, 1)
 	l, dl := fusedRand(rng, stride, 1), make([]float32, stride)
 	dg, du := make([]float32, rows*stride), make([]float32, rows*stride)
-	b.SetBytes(int64(rows * stride * 4 * 5))
-	for b.Loop() {
-		for j := 0; j < stride; j += 64 {
-			SwiGLUScaleGrad(dg, du, dl, dy, g, u, l, rows, stride, j, j+64)
-		}
+	for _, chunk := range []int{64, 256, 768} {
+		b.Run(fmt.Sprint(chunk), func(b *testing.B) {
+			b.SetBytes(int64(rows * stride * 4 * 5))
+			for b.Loop() {
+				for j := 0; j < stride; j += chunk {
+					SwiGLUScaleGrad(dg, du, dl, dy, g, u, l, rows, stride, j, j+chunk)
+				}
+			}
+		})
 	}
 }
 
