@@ -144,6 +144,11 @@ func (n *NetOf[F]) packFrozen() {
 			case ln.wh != nil:
 				ln.wp = cfg.PackMatrixBF16(ln.wh, ln.out, ln.in)
 				ln.wh = nil
+			case ln.w != nil && l < n.lowest:
+				// Below the lowest trained layer (Vanilla) the backward
+				// never runs: the x·Wᵀ layout alone, half the memory.
+				ln.wp = cfg.PackMatrixNT(as32(ln.w), ln.out, ln.in)
+				ln.w = nil
 			case ln.w != nil:
 				ln.wp = cfg.PackMatrix(as32(ln.w), ln.out, ln.in)
 				ln.w = nil

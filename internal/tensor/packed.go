@@ -70,6 +70,21 @@ func (cfg Config) PackMatrix(w []float32, rows, cols int) *PackedMatrix {
 	return p
 }
 
+// PackMatrixNT is PackMatrix for a matrix only ever used in MulNT (the
+// frozen layers a backward pass never reaches): it packs the x·Wᵀ layout
+// alone, half the memory. MulNN still works, on W rebuilt once from it.
+func (cfg Config) PackMatrixNT(w []float32, rows, cols int) *PackedMatrix {
+	checkPackArgs("PackMatrixNT", len(w), rows, cols)
+	cfg = cfg.Resolve()
+	kern := cfg.Kernel.impl()
+	p := &PackedMatrix{rows: rows, cols: cols, kern: kern, kunit: 1}
+	p.nt = make([]float32, panelsLen(rows, kern.nr, cols))
+	parallelPanels(cfg.Threads, rows, kern.nr, func(j0, j1 int) {
+		packB(kern.fastPack, p.nt[j0*cols:], true, w, cols, 0, j0, cols, j1-j0, kern.nr)
+	})
+	return p
+}
+
 // PackMatrixBF16 packs the bfloat16 matrix W [rows, cols] (row stride cols)
 // for the bf16 kernel cfg chooses (see SgemmBF16): as VDPBF16PS pairs, or,
 // where the widened fp32 path is chosen, not at all (the products then run
@@ -141,6 +156,9 @@ func (p *PackedMatrix) Bytes() int {
 // bf16 bits (in the low 16 bits) from the nt pairs of a bf16 matrix.
 func (p *PackedMatrix) at(i, j int) uint32 {
 	nr := p.kern.nr
+	if p.kunit == 1 && p.nn == nil {
+		return math.Float32bits(p.nt[(i/nr)*nr*p.cols+j*nr+i%nr])
+	}
 	if p.kunit == 1 {
 		return math.Float32bits(p.nn[(j/nr)*nr*p.rows+i*nr+j%nr])
 	}
@@ -157,6 +175,12 @@ func (p *PackedMatrix) Row(dst []float32, i int) {
 	switch {
 	case p.kern == nil:
 		FromBF16Slice(dst, p.src16[i*p.cols:(i+1)*p.cols])
+	case p.kunit == 1 && p.nn == nil: // PackMatrixNT: from the x·Wᵀ panels
+		nr := p.kern.nr
+		panel := p.nt[(i/nr)*nr*p.cols:]
+		for j := range dst {
+			dst[j] = panel[j*nr+i%nr]
+		}
 	case p.kunit == 1:
 		nr := p.kern.nr
 		for j := 0; j < p.cols; j += nr {
@@ -227,7 +251,7 @@ func (p *PackedMatrix) mul(cfg Config, fn string, nt bool, m int, alpha float32,
 	if p.bf16 {
 		kern = bf16KernelFor(cfg, p.path)
 	}
-	if kern == nil || kern != p.kern {
+	if kern == nil || kern != p.kern || (!nt && p.kunit == 1 && p.nn == nil) {
 		src32, src16 := p.source()
 		ldb := p.cols
 		if src16 != nil {

@@ -137,7 +137,7 @@ func TestPackedMatrixRow(t *testing.T) {
 		ToBF16Slice(h, w)
 		for _, kern := range AvailableKernels() {
 			cfg := Config{Kernel: kern}
-			mats := map[string]*PackedMatrix{"fp32": cfg.PackMatrix(w, rows, cols)}
+			mats := map[string]*PackedMatrix{"fp32": cfg.PackMatrix(w, rows, cols), "fp32 nt only": cfg.PackMatrixNT(w, rows, cols)}
 			for _, path := range []BF16Path{BF16Widen, BF16DotPairs} {
 				mats[fmt.Sprintf("bf16 path %d", path)] = packMatrixBF16(cfg, path, h, rows, cols)
 			}
@@ -392,6 +392,38 @@ func TestInterleaveFast(t *testing.T) {
 		for i := range dst {
 			if math.Float32bits(dst[i]) != math.Float32bits(want[i]) {
 				t.Fatalf("groups %d: word %d = %#08x, want %#08x", groups, i, math.Float32bits(dst[i]), math.Float32bits(want[i]))
+			}
+		}
+	}
+}
+
+// TestPackMatrixNT checks that a matrix packed for x·Wᵀ alone gives
+// Sgemm's bits in MulNT (its panels) and in MulNN (on W rebuilt from
+// them), for every kernel.
+func TestPackMatrixNT(t *testing.T) {
+	for _, kern := range AvailableKernels() {
+		cfg := Config{Kernel: kern, Threads: 2}
+		for _, sh := range [][3]int{{5, 7, 9}, {33, 70, 65}, {100, 40, 129}} {
+			m, rows, cols := sh[0], sh[1], sh[2]
+			f := newGemmFixture(gemmCase{m: rows, n: cols, k: 1}, 11)
+			w := f.c0[:rows*cols]
+			a := newGemmFixture(gemmCase{m: m, n: max(rows, cols), k: 1}, 12).c0[:m*max(rows, cols)]
+			p := cfg.PackMatrixNT(w, rows, cols)
+			got, want := make([]float32, m*rows), make([]float32, m*rows)
+			p.MulNT(cfg, m, 1.5, a, cols, 0, got, rows)
+			cfg.Sgemm(false, true, m, rows, cols, 1.5, a, cols, w, cols, 0, want, rows)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%v %v MulNT[%d] = %v, Sgemm %v", kern, sh, i, got[i], want[i])
+				}
+			}
+			got, want = make([]float32, m*cols), make([]float32, m*cols)
+			p.MulNN(cfg, m, 1, a, rows, 0, got, cols)
+			cfg.Sgemm(false, false, m, cols, rows, 1, a, rows, w, cols, 0, want, cols)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%v %v MulNN[%d] = %v, Sgemm %v", kern, sh, i, got[i], want[i])
+				}
 			}
 		}
 	}
