@@ -483,11 +483,24 @@ func TestMaxRunning(t *testing.T) {
 	b.Register("k", handler)
 	start(t, b)
 	waitCount(core.JobRunning, 4)
-	mu.Lock()
-	if byOwner["a"] != 2 || byOwner["b"] != 2 {
-		t.Errorf("jobs by runner %v, want a:2 b:2", byOwner)
+	// A job is running (claimed) in the store before its handler starts:
+	// wait for the handlers too.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		mu.Lock()
+		na, nb := byOwner["a"], byOwner["b"]
+		mu.Unlock()
+		if na+nb == 4 {
+			if na != 2 || nb != 2 {
+				t.Errorf("jobs by runner a:%d b:%d, want a:2 b:2", na, nb)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("handlers started: a:%d b:%d, want 4 in all", na, nb)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	mu.Unlock()
 	close(release)
 	waitCount(core.JobSucceeded, 4)
 }
