@@ -248,10 +248,8 @@ func LinearForward(out, x []float32, l Linear, N int) {
 	addBias(out, l.B, N)
 }
 
-// LinearAddForward computes out [N, l.Out] += x [N, l.In] · l.Wᵀ + l.B
-// (a linear layer feeding a residual connection).
-func LinearAddForward(out, x []float32, l Linear, N int) { linearAddForward(nil, out, x, l, N) }
-
+// linearAddForward computes out [N, l.Out] += x [N, l.In] · l.Wᵀ + l.B
+// (a linear layer feeding a residual connection), on team when N = 1.
 func linearAddForward(team *tensor.Team, out, x []float32, l Linear, N int) {
 	matMulT(team, out, x, l.W, N, l.Out, l.In, true)
 	addBias(out, l.B, N)

@@ -63,10 +63,6 @@ func gemmWith[F Float](cfg tensor.Config, transA, transB bool, m, n, k int, alph
 	}
 }
 
-func zero[F Float](x []F) {
-	clear(x)
-}
-
 // EmbeddingForward gathers rows of the embedding table.
 // tokens [N]; table [V, C] row-major; out [N, C].
 func EmbeddingForward[F Float](out []F, tokens []int32, table []F, N, C int) {
