@@ -83,20 +83,24 @@ func (cfg Config) SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a [
 // BF16Path selects how bf16 products (SgemmBF16, PackMatrixBF16) run.
 type BF16Path int
 
-// The paths. GANTRY_BF16 sets one for the process: auto, vdpbf16ps or widen.
+// The paths. GANTRY_BF16 sets one for the process: auto, amx, vdpbf16ps
+// or widen.
 const (
-	// BF16Auto: VDPBF16PS on AMD CPUs that have AVX512_BF16 (Zen 4 and
-	// later run it at twice the fp32 FMA rate), the widened fp32 path
-	// elsewhere (Intel runs it at half rate).
+	// BF16Auto: AMX tiles where the CPU has AMX-BF16 and the OS grants
+	// them (Intel Sapphire Rapids and later), else VDPBF16PS on AMD CPUs
+	// that have AVX512_BF16 (Zen 4 and later run it at twice the fp32 FMA
+	// rate), else the widened fp32 path (Intel runs VDPBF16PS at half rate).
 	BF16Auto BF16Path = iota
 	// BF16DotPairs: the VDPBF16PS kernel wherever the CPU has AVX512_BF16
 	// and the configured kernel is avx512; the widened path elsewhere.
 	BF16DotPairs
 	// BF16Widen: always the fp32 kernel on widened values.
 	BF16Widen
+	// BF16AMX: AMX tiles where they run, else as BF16Auto.
+	BF16AMX
 )
 
-// ParseBF16Path parses auto (or ""), vdpbf16ps or widen.
+// ParseBF16Path parses auto (or ""), amx, vdpbf16ps or widen.
 func ParseBF16Path(s string) (BF16Path, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "", "auto":
@@ -105,8 +109,10 @@ func ParseBF16Path(s string) (BF16Path, error) {
 		return BF16DotPairs, nil
 	case "widen", "fp32":
 		return BF16Widen, nil
+	case "amx":
+		return BF16AMX, nil
 	}
-	return 0, fmt.Errorf("unknown bf16 path %q (want auto, vdpbf16ps or widen): %w", s, ErrKernel)
+	return 0, fmt.Errorf("unknown bf16 path %q (want auto, amx, vdpbf16ps or widen): %w", s, ErrKernel)
 }
 
 // bf16Choice is GANTRY_BF16, read once; an invalid value logs a warning
@@ -125,13 +131,19 @@ var bf16Choice = sync.OnceValue(func() BF16Path {
 // not by timing, so that a process's results do not depend on load.
 var bf16FullRate = sync.OnceValue(func() bool { return bf16Kernel != nil && cpuVendor() == "AuthenticAMD" })
 
-// bf16KernelFor returns the VDPBF16PS kernel when path chooses it for the
-// resolved cfg, or nil for the widened fp32 path with cfg's kernel.
+// bf16KernelFor returns the bf16 kernel path chooses for the resolved cfg
+// (AMX tiles or VDPBF16PS), or nil for the widened fp32 path with cfg's
+// kernel. Both bf16 kernels need cfg's kernel to be avx512.
 func bf16KernelFor(cfg Config, path BF16Path) *gemmKernel {
-	if bf16Kernel == nil || cfg.Kernel != KernelAVX512 || path == BF16Widen {
+	if cfg.Kernel != KernelAVX512 || path == BF16Widen {
 		return nil
 	}
-	if path == BF16Auto && !bf16FullRate() {
+	if path == BF16Auto || path == BF16AMX {
+		if k := amxKernelIfUsable(); k != nil {
+			return k
+		}
+	}
+	if bf16Kernel == nil || path != BF16DotPairs && !bf16FullRate() {
 		return nil
 	}
 	return bf16Kernel
@@ -161,6 +173,9 @@ func sgemmBF16With(kern *gemmKernel, kunit, threads int, transA, transB bool, m,
 			pl.packB = func(dst []float32, p0, j0, kc, nc int) { packBWidened(dst, transB, bs, ldb, p0, j0, kc, nc, kern.nr) }
 		} else {
 			pl.packA = func(dst []float32, i0, p0, mc, kc int) { packAPairs(dst, transA, as, lda, i0, p0, mc, kc, kern.mr) }
+			if kern.amx {
+				pl.packA = func(dst []float32, i0, p0, mc, kc int) { packAAMX(dst, transA, as, lda, i0, p0, mc, kc) }
+			}
 			pl.packB = func(dst []float32, p0, j0, kc, nc int) { packBPairs(dst, transB, bs, ldb, p0, j0, kc, nc, kern.nr) }
 		}
 		gemmSerial(pl, i1-i0, j1-j0, k, alpha, beta, c[i0*ldc+j0:], ldc)

@@ -66,6 +66,11 @@ func TestSgemmBF16(t *testing.T) {
 					sgemmBF16With(bf16Kernel, 2, threads, tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, f.lda, b, f.ldb, tc.beta, c2, f.ldc)
 					f.check(t, what+"/vdpbf16ps", c2)
 				}
+				if amx := amxKernelIfUsable(); kern == KernelAVX512 && amx != nil {
+					c2 := append([]float32(nil), f.c0...)
+					sgemmBF16With(amx, 2, threads, tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, f.lda, b, f.ldb, tc.beta, c2, f.ldc)
+					f.check(t, what+"/amx", c2)
+				}
 				f.check(t, what, c)
 				for row := 0; row < tc.m; row++ {
 					for j := 0; j < tc.n; j++ {

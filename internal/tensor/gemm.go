@@ -165,12 +165,14 @@ type gemmKernel struct {
 	mr, nr     int  // register tile
 	kc, mc, nc int  // cache blocks; mc is a multiple of mr, nc of nr
 	fastPack   bool // pack full panels with packFast (assembly) where it can
+	amx        bool // AMX tiles (gemmSerialAMX) instead of micro
 	micro      func(kc int, a, b, c []float32, ldc int, alpha, beta float32)
 }
 
 // gemmBuf holds one goroutine's packing buffers.
 type gemmBuf struct {
 	a, b, tile []float32
+	amxB       []float32 // gemmSerialAMX: zero-padded B k tails
 }
 
 var gemmBufs sync.Pool
@@ -220,6 +222,10 @@ type gemmPlan struct {
 // order, of micro-kernel dot products that each run over k in order.
 func gemmSerial(pl gemmPlan, m, n, k int, alpha, beta float32, c []float32, ldc int) {
 	kern := pl.kern
+	if kern.amx {
+		gemmSerialAMX(pl, m, n, k, alpha, beta, c, ldc)
+		return
+	}
 	mr, nr := kern.mr, kern.nr
 	buf := getBuf(kern)
 	defer gemmBufs.Put(buf)

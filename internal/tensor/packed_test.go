@@ -73,7 +73,7 @@ func TestPackedMatrix(t *testing.T) {
 // against the float64 reference on the rounded operands, and bit for bit
 // against SgemmBF16's mode for the same kernel.
 func TestPackedMatrixBF16(t *testing.T) {
-	t.Logf("vendor %q, VDPBF16PS kernel %v, full rate (auto picks it): %v", cpuVendor(), bf16Kernel != nil, bf16FullRate())
+	t.Logf("vendor %q, VDPBF16PS kernel %v, full rate (auto picks it): %v, AMX: %v", cpuVendor(), bf16Kernel != nil, bf16FullRate(), amxKernelIfUsable() != nil)
 	for i, tc := range packedCases() {
 		f := newGemmFixture(tc, uint64(i))
 		rows, cols := wShape(tc)
@@ -86,7 +86,7 @@ func TestPackedMatrixBF16(t *testing.T) {
 			f.a[j] = roundBF16(v)
 		}
 		f.want, f.absSum = gemm64(false, tc.transB, tc.m, tc.n, tc.k, tc.alpha, f.a, f.lda, f.b, f.ldb, tc.beta, f.c0, f.ldc)
-		for _, path := range []BF16Path{BF16Widen, BF16DotPairs, BF16Auto} {
+		for _, path := range []BF16Path{BF16Widen, BF16DotPairs, BF16Auto, BF16AMX} {
 			for _, kern := range AvailableKernels() {
 				for _, threads := range []int{1, 2} {
 					cfg := Config{Kernel: kern, Threads: threads}.Resolve()
@@ -138,7 +138,7 @@ func TestPackedMatrixRow(t *testing.T) {
 		for _, kern := range AvailableKernels() {
 			cfg := Config{Kernel: kern}
 			mats := map[string]*PackedMatrix{"fp32": cfg.PackMatrix(w, rows, cols), "fp32 nt only": cfg.PackMatrixNT(w, rows, cols)}
-			for _, path := range []BF16Path{BF16Widen, BF16DotPairs} {
+			for _, path := range []BF16Path{BF16Widen, BF16DotPairs, BF16AMX} {
 				mats[fmt.Sprintf("bf16 path %d", path)] = packMatrixBF16(cfg, path, h, rows, cols)
 			}
 			for name, p := range mats {
