@@ -13,11 +13,12 @@
 # PyTorch is compared in its fastest configuration: OMP_WAIT_POLICY=PASSIVE,
 # glibc malloc tuned, and the OpenBLAS kernel set that runs fastest on this
 # CPU. Debian's OpenBLAS 0.3.21 does not know recent Xeons (it falls back to
-# its generic Prescott kernels, several times slower), and on AMD Zen 4 its
-# AVX-512 SkylakeX kernels are slower than its AVX2 Haswell ones. So torch
-# runs once per core type in TORCH_CORETYPES (default: "SkylakeX" on Intel;
-# "Haswell Cooperlake SkylakeX" on AMD; OPENBLAS_CORETYPE, when set, alone)
-# and the fastest run is the one compared.
+# its generic Prescott kernels, several times slower), and which of its
+# kernel sets wins depends on the CPU and the method (on AMD Zen 4 the AVX2
+# Haswell kernels beat the AVX-512 ones; on a Sapphire Rapids Xeon SkylakeX
+# wins LoRA and Cooperlake Vanilla). So torch runs once per core type in
+# TORCH_CORETYPES (default "Haswell Cooperlake SkylakeX"; OPENBLAS_CORETYPE,
+# when set, alone) and the fastest run is the one compared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,10 +43,8 @@ export OMP_WAIT_POLICY=PASSIVE MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=6871947
 if [ -z "${TORCH_CORETYPES:-}" ]; then
 	if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
 		TORCH_CORETYPES=$OPENBLAS_CORETYPE
-	elif grep -q AuthenticAMD /proc/cpuinfo; then
-		TORCH_CORETYPES="Haswell Cooperlake SkylakeX"
 	else
-		TORCH_CORETYPES=SkylakeX
+		TORCH_CORETYPES="Haswell Cooperlake SkylakeX"
 	fi
 fi
 export GANTRY_THREADS="$threads"
