@@ -146,11 +146,11 @@ func BenchTrain(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	if err != nil {
 		return BenchResult{}, err
 	}
-	opt := Options{Method: o.Method, LoRARank: 8, LoRAAlpha: 8, LoRADropout: 0.1, Seed: 1, Threads: threads, Precision: prec}
+	opt := Options{Method: o.Method, LoRARank: 8, LoRAAlpha: 8, LoRADropout: 0.1, Seed: 1, Threads: threads, Precision: prec, ReleaseFrozen: true}
 	if o.Method == Vanilla {
 		opt.NumLastLayers = o.NumLastLayers
 	}
-	net, err := New(cfg, RandomWeights(cfg, 1), opt) // under BF16 the float32 frozen weights are garbage once converted
+	net, err := New(cfg, RandomWeights(cfg, 1), opt) // the frozen float32 weights are released as they are packed or converted
 	if err != nil {
 		return BenchResult{}, err
 	}

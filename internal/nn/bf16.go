@@ -2,8 +2,10 @@ package nn
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 
+	"github.com/gantryml/gantry/internal/model"
 	"github.com/gantryml/gantry/internal/tensor"
 )
 
@@ -97,9 +99,10 @@ func toBF16(x []float32) []uint16 {
 }
 
 // useBF16 converts the frozen weights to bfloat16 and drops the network's
-// references to their float32 memory (the caller's model.Weights still
-// hold them).
-func (n *NetOf[F]) useBF16() error {
+// references to their float32 memory, and rel's when rel is not nil (see
+// Options.ReleaseFrozen); otherwise the caller's model.Weights still hold
+// them.
+func (n *NetOf[F]) useBF16(rel *model.Weights) error {
 	if !is32[F]() {
 		return fmt.Errorf("%w: bf16 precision needs a float32 network", ErrOptions)
 	}
@@ -112,6 +115,7 @@ func (n *NetOf[F]) useBF16() error {
 			ln.wh = toBF16(as32(ln.w))
 			ln.w = nil
 		}
+		n.releaseLayer(rel, l)
 	}
 	tied := &n.lmHead[0] == &n.embed[0]
 	n.embedH = toBF16(as32(n.embed))
@@ -121,7 +125,37 @@ func (n *NetOf[F]) useBF16() error {
 		n.lmHeadH = toBF16(as32(n.lmHead))
 	}
 	n.embed, n.lmHead = nil, nil
+	releaseHead(rel)
 	return nil
+}
+
+// releaseLayer sets the frozen projections of layer l to nil in rel (when
+// not nil) and collects them: the network holds them in another form by
+// then. Collecting layer by layer lets the next layer's packed or bf16
+// copy reuse the memory instead of growing the heap by the whole model
+// first (the collector's pacing would wait for the heap to double).
+func (n *NetOf[F]) releaseLayer(rel *model.Weights, l int) {
+	if rel == nil {
+		return
+	}
+	ly := &rel.Layers[l]
+	lins := [numLinear]*model.Linear{&ly.Q, &ly.K, &ly.V, &ly.O, &ly.Gate, &ly.Up, &ly.Down}
+	for i, ln := range lins {
+		if n.blocks[l].lin[i].dw == nil {
+			ln.W = nil
+		}
+	}
+	runtime.GC()
+}
+
+// releaseHead sets the embedding and the LM head to nil in rel (when not
+// nil) and collects them.
+func releaseHead(rel *model.Weights) {
+	if rel == nil {
+		return
+	}
+	rel.Embed, rel.LMHead = nil, nil
+	runtime.GC()
 }
 
 // packFrozen packs every frozen weight of a float32 network once as a
@@ -131,7 +165,10 @@ func (n *NetOf[F]) useBF16() error {
 // (fp32 Vanilla, which NewFull builds on). Products with packed weights
 // are bit-identical to the unpacked ones; only the repeated packing of W
 // on every product goes.
-func (n *NetOf[F]) packFrozen() {
+//
+// When rel is not nil, packFrozen releases rel's frozen tensors as it
+// packs them (see Options.ReleaseFrozen).
+func (n *NetOf[F]) packFrozen(rel *model.Weights) {
 	if !is32[F]() {
 		return
 	}
@@ -154,6 +191,8 @@ func (n *NetOf[F]) packFrozen() {
 				ln.w = nil
 			}
 		}
+		n.releaseLayer(rel, l) // BF16: collects the layer's bf16 copies
+
 	}
 	switch {
 	case n.embedH != nil:
@@ -172,5 +211,6 @@ func (n *NetOf[F]) packFrozen() {
 			n.lmHeadP = cfg.PackMatrix(as32(n.lmHead), n.V, n.C)
 		}
 		n.embed, n.lmHead = nil, nil
+		releaseHead(rel)
 	}
 }

@@ -80,7 +80,7 @@ func (f *FullOf[F]) ForwardBackward(ctx context.Context, b *Batch, scale float32
 	if f.lmHead != nil {
 		dHead = f.lmHead.Grad
 	}
-	loss := LMHeadCrossEntropyGrad(n.dxc, dHead, n.xc, n.lmHead, n.tg, M, C, n.V, F(scale), n.logits)
+	loss := LMHeadCrossEntropyGrad(n.dxc, dHead, n.xf, n.lmHead, n.tg, M, C, n.V, F(scale), n.logits)
 	clear(n.dxn)
 	for r := 0; r < M; r++ {
 		i := n.rowIdx[r]

@@ -53,6 +53,15 @@ type Options struct {
 	// Precision of the frozen weights: "" or FP32 (exact), or BF16
 	// (float32 networks only; see BF16).
 	Precision Precision
+	// ReleaseFrozen hands the frozen float32 tensors of the weights passed
+	// to New over to the network: a float32 network sets each frozen
+	// projection, and the embedding and LM head when it keeps them
+	// converted or packed, to nil in those weights as soon as it holds its
+	// own form of them, and has the garbage collector reclaim them layer
+	// by layer, so that the float32 weights and their packed or bfloat16
+	// copies never all take memory at once. Trainable tensors, norms and
+	// biases stay in the weights (Vanilla updates them in place).
+	ReleaseFrozen bool
 }
 
 // ParamOf is one trainable tensor with its gradient. Name is the tensor
@@ -153,15 +162,17 @@ type NetOf[F Float] struct {
 	bB, bT                 int       // shape the buffers are sized for
 	cos, sin               []F       // RoPE tables [T, D/2]
 	saved                  []acts[F] // per layer the backward reaches
-	tmp                    acts[F]   // for layers forward-only (vanilla below lowest, Evaluate)
-	hFinal, xf, rstdF      []F       // last block output and final norm [N, C], rstd [N]
-	xn, o, act, z          []F       // normed input, projection output [N, C]; SwiGLU out, (IA)³-scaled [N, I]
+	tmp                    acts[F]   // for layers forward-only (vanilla below lowest, Evaluate); in arena
+	hFinal, xf, rstdF      []F       // last block output and final norm [N, C] (its loss-bearing rows gathered to the front), rstd [N]
+	xn, o, act, z          []F       // in arena from here to logits: normed input, projection output [N, C]; SwiGLU out, (IA)³-scaled [N, I]
 	dh, dxn, datt          []F       // ∂residual, ∂normed input [N, C]; ∂attention output [N, H·D]
 	dq, dk, dv, dz, dg, du []F       // ∂q [N, H·D]; ∂k, ∂v [N, KV·D]; ∂down input, ∂gate/σ(gate), ∂up [N, I]
 	dzb, drop, dtmp, ldu   []F       // (IA)³ scratch [N, I]; dropout input and its gradient [N, max in]; LoRA ∂u [N, r]
 	ldbT                   []F       // LoRA ∂Bᵀ scratch [r, max out]
 	attnScratch            []F       // attention tiles per goroutine
-	xc, dxc, logits        []F       // loss-bearing rows of xf and their gradient [M, C]; LM-head block [rows, V]
+	logits                 []F       // LM-head block [rows, V]
+	arena                  []F       // holds tmp and xn … logits, phase by phase (see ensure)
+	dxc                    []F       // gradient of the loss-bearing rows [M, C]
 	tg                     []int32   // targets of the loss-bearing rows
 	rowIdx                 []int     // their row in the batch
 }
@@ -270,16 +281,20 @@ func NewOf[F Float](cfg *model.Config, w *model.Weights, opt Options) (*NetOf[F]
 	if err := n.attach(); err != nil {
 		return nil, err
 	}
+	var rel *model.Weights // the weights whose frozen tensors are released
+	if opt.ReleaseFrozen && is32[F]() {
+		rel = w
+	}
 	switch opt.Precision {
 	case "", FP32:
 	case BF16:
-		if err := n.useBF16(); err != nil {
+		if err := n.useBF16(rel); err != nil {
 			return nil, err
 		}
 	default:
 		return nil, fmt.Errorf("%w: precision %q (want fp32 or bf16)", ErrOptions, opt.Precision)
 	}
-	n.packFrozen()
+	n.packFrozen(rel)
 	return n, nil
 }
 
@@ -480,6 +495,17 @@ func fit[T any](b []T, n int) []T {
 // ensure sizes the activation buffers for (B, T). Buffers only grow: a
 // shape no larger than one seen before reuses the memory, so batches of
 // varying length do not reallocate.
+//
+// A step has three phases that never overlap: the forward through the
+// blocks, the LM head, and the backward through the blocks. Each phase's
+// scratch lives in one arena at once: the per-layer scratch (normed input,
+// projection output, SwiGLU output, attention tiles, …) and the
+// activations of the layers no backward reaches (tmp) in the forward; the
+// logits block in the LM head; the per-layer scratch again and the
+// gradients of the activations (dh, dq, …) in the backward. The arena
+// takes the largest phase instead of their sum. Only the activations the
+// backward reads (saved), the final norm's input and output, and the
+// LM-head rows and their gradient live across phases.
 func (n *NetOf[F]) ensure(B, T int) {
 	if n.bB == B && n.bT == T {
 		return
@@ -492,18 +518,20 @@ func (n *NetOf[F]) ensure(B, T int) {
 		n.cos, n.sin = make([]F, T*h), make([]F, T*h)
 		RoPETable(n.cos, n.sin, n.invFreq, T)
 	}
-	fitActs := func(a *acts[F], l int, train bool) {
-		a.hIn, a.rstd1 = fit(a.hIn, N*C), fit(a.rstd1, N)
-		a.q, a.k, a.v = fit(a.q, N*HD), fit(a.k, N*KVD), fit(a.v, N*KVD)
-		a.att, a.lse = fit(a.att, N*HD), fit(a.lse, B*n.H*T)
-		a.h2, a.rstd2 = fit(a.h2, N*C), fit(a.rstd2, N)
-		a.g, a.u = fit(a.g, N*I), fit(a.u, N*I)
+	// actsFor lays out one layer's activations with get: fit for saved,
+	// the arena for tmp.
+	actsFor := func(a *acts[F], l int, train bool, get func(b []F, k int) []F) {
+		a.hIn, a.rstd1 = get(a.hIn, N*C), get(a.rstd1, N)
+		a.q, a.k, a.v = get(a.q, N*HD), get(a.k, N*KVD), get(a.v, N*KVD)
+		a.att, a.lse = get(a.att, N*HD), get(a.lse, B*n.H*T)
+		a.h2, a.rstd2 = get(a.h2, N*C), get(a.rstd2, N)
+		a.g, a.u = get(a.g, N*I), get(a.u, N*I)
 		if n.opt.Method == TFew {
-			a.k0, a.v0 = fit(a.k0, N*KVD), fit(a.v0, N*KVD)
+			a.k0, a.v0 = get(a.k0, N*KVD), get(a.v0, N*KVD)
 		}
 		for i, ln := range n.blocks[l].lin {
 			if ln.loraA != nil {
-				a.lora[i] = fit(a.lora[i], N*n.r)
+				a.lora[i] = get(a.lora[i], N*n.r)
 				if train && n.opt.LoRADropout > 0 {
 					a.mask[i] = fit(a.mask[i], (N*ln.in+63)/64)
 				}
@@ -514,29 +542,68 @@ func (n *NetOf[F]) ensure(B, T int) {
 		n.saved = make([]acts[F], n.L)
 	}
 	for l := n.lowest; l < n.L; l++ {
-		fitActs(&n.saved[l], l, true)
+		actsFor(&n.saved[l], l, true, fit[F])
 	}
-	fitActs(&n.tmp, 0, false)
-	maxIn := max(C, I, HD)
 	n.hFinal, n.xf, n.rstdF = fit(n.hFinal, N*C), fit(n.xf, N*C), fit(n.rstdF, N)
-	n.xn, n.o, n.act = fit(n.xn, N*C), fit(n.o, N*C), fit(n.act, N*I)
-	n.dh, n.dxn, n.datt = fit(n.dh, N*C), fit(n.dxn, N*C), fit(n.datt, N*HD)
-	n.dq, n.dk, n.dv = fit(n.dq, N*HD), fit(n.dk, N*KVD), fit(n.dv, N*KVD)
-	n.dz, n.dg, n.du = fit(n.dz, N*I), fit(n.dg, N*I), fit(n.du, N*I)
-	if n.opt.Method == TFew { // the scaled down_proj input and its gradient
-		n.z, n.dzb = fit(n.z, N*I), fit(n.dzb, N*I)
-	}
-	if n.opt.Method == LoRA {
-		n.ldu = fit(n.ldu, N*n.r)
-		n.ldbT = fit(n.ldbT, n.r*max(C, I, HD))
-		if n.opt.LoRADropout > 0 {
-			n.drop, n.dtmp = fit(n.drop, N*maxIn), fit(n.dtmp, N*maxIn)
-		}
-	}
-	n.attnScratch = fit(n.attnScratch, AttentionScratch(n.attnShape(nil)))
-	n.xc, n.dxc = fit(n.xc, N*C), fit(n.dxc, N*C)
-	n.logits = fit(n.logits, min(N, LMHeadRows(n.V, lmHeadBudget))*n.V)
+	n.dxc = fit(n.dxc, N*C)
 	n.tg, n.rowIdx = fit(n.tg, N), fit(n.rowIdx, N)
+
+	// The arena: first measure each phase (carve with a nil arena only
+	// advances the offset), then grow it and lay the phases out.
+	maxIn := max(C, I, HD)
+	var off int
+	carve := func(_ []F, k int) []F {
+		o := off
+		off += k
+		if o+k > len(n.arena) {
+			return nil
+		}
+		return n.arena[o : o+k : o+k]
+	}
+	headRows := min(N, LMHeadRows(n.V, lmHeadBudget))
+	layout := func() int {
+		off = 0
+		// Per-layer scratch, forward and backward.
+		n.xn, n.o, n.act = carve(nil, N*C), carve(nil, N*C), carve(nil, N*I)
+		n.attnScratch = carve(nil, AttentionScratch(n.attnShape(nil)))
+		n.z, n.drop, n.ldbT = nil, nil, nil
+		if n.opt.Method == TFew { // the scaled down_proj input
+			n.z = carve(nil, N*I)
+		}
+		if n.opt.Method == LoRA {
+			n.ldbT = carve(nil, n.r*maxIn)
+			if n.opt.LoRADropout > 0 {
+				n.drop = carve(nil, N*maxIn)
+			}
+		}
+		common := off
+		// Forward: the forward-only layers' activations.
+		actsFor(&n.tmp, 0, false, carve)
+		end := off
+		// Backward: the activation gradients.
+		off = common
+		n.dh, n.dxn, n.datt = carve(nil, N*C), carve(nil, N*C), carve(nil, N*HD)
+		n.dq, n.dk, n.dv = carve(nil, N*HD), carve(nil, N*KVD), carve(nil, N*KVD)
+		n.dz, n.dg, n.du = carve(nil, N*I), carve(nil, N*I), carve(nil, N*I)
+		n.dzb, n.ldu, n.dtmp = nil, nil, nil
+		if n.opt.Method == TFew { // the gradient of the scaled down_proj input
+			n.dzb = carve(nil, N*I)
+		}
+		if n.opt.Method == LoRA {
+			n.ldu = carve(nil, N*n.r)
+			if n.opt.LoRADropout > 0 {
+				n.dtmp = carve(nil, N*maxIn)
+			}
+		}
+		end = max(end, off)
+		// LM head: one block of logits.
+		off = 0
+		n.logits = carve(nil, headRows*n.V)
+		return max(end, off)
+	}
+	n.arena = n.arena[:0]
+	n.arena = fit(n.arena, layout())
+	layout()
 }
 
 func (n *NetOf[F]) attnShape(lengths []int) AttentionShape {
@@ -746,8 +813,8 @@ func (n *NetOf[F]) forward(ctx context.Context, b *Batch, train bool) error {
 	return nil
 }
 
-// gatherLossRows copies the rows of n.xf with a target into n.xc and
-// returns how many there are.
+// gatherLossRows moves the rows of n.xf with a target to its front, in
+// order (row M from row i ≥ M), and returns how many there are.
 func (n *NetOf[F]) gatherLossRows(b *Batch) int {
 	M := 0
 	C := n.C
@@ -755,7 +822,9 @@ func (n *NetOf[F]) gatherLossRows(b *Batch) int {
 		if t < 0 {
 			continue
 		}
-		copy(n.xc[M*C:(M+1)*C], n.xf[i*C:(i+1)*C])
+		if M != i {
+			copy(n.xf[M*C:(M+1)*C], n.xf[i*C:(i+1)*C])
+		}
 		n.tg[M], n.rowIdx[M] = t, i
 		M++
 	}
@@ -780,7 +849,7 @@ func (n *NetOf[F]) ForwardBackward(ctx context.Context, b *Batch, scale float32)
 	if M == 0 {
 		return 0, 0, nil // no loss-bearing token: every gradient is zero
 	}
-	loss, _ := lmHeadCrossEntropy(n.dxc, n.xc, n.head(), n.tg, M, C, n.V, F(scale), n.logits)
+	loss, _ := lmHeadCrossEntropy(n.dxc, n.xf, n.head(), n.tg, M, C, n.V, F(scale), n.logits)
 	clear(n.dxn)
 	for r := 0; r < M; r++ {
 		i := n.rowIdx[r]
@@ -809,7 +878,7 @@ func (n *NetOf[F]) Evaluate(ctx context.Context, b *Batch) (lossSum float64, cor
 		return 0, 0, 0, err
 	}
 	M := n.gatherLossRows(b)
-	loss, correct := lmHeadCrossEntropy(nil, n.xc, n.head(), n.tg, M, n.C, n.V, 1, n.logits)
+	loss, correct := lmHeadCrossEntropy(nil, n.xf, n.head(), n.tg, M, n.C, n.V, 1, n.logits)
 	return loss, correct, M, nil
 }
 

@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 
@@ -37,21 +38,43 @@ func TestItLearnsBF16(t *testing.T) {
 	}
 }
 
-// TestReleaseFrozen checks which float32 tensors a BF16 run drops:
-// every frozen projection, the embedding and the LM head, never a
-// trainable vanilla layer or a norm.
+// TestReleaseFrozen checks which float32 tensors a network built with
+// nn.Options.ReleaseFrozen (as Run builds it) drops from the weights: every
+// frozen projection, and the embedding and LM head where the network keeps
+// them converted or packed; never a trainable vanilla layer or a norm.
 func TestReleaseFrozen(t *testing.T) {
-	m, err := model.Load(tinyModelDir(t, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	w := &m.Weights
-	releaseFrozen(w, Options{Method: nn.Vanilla, NumLastLayers: 1})
-	if w.Embed != nil || w.LMHead != nil || w.Layers[0].Q.W != nil || w.Layers[0].Down.W != nil {
-		t.Error("frozen float32 tensors kept")
-	}
-	if w.Layers[1].Q.W == nil || w.Layers[1].Down.W == nil || w.Layers[0].InputNorm == nil || w.Norm == nil {
-		t.Error("trainable layer or norm dropped")
+	for _, tc := range []struct {
+		opt       nn.Options
+		headKept  bool // the network uses the float32 embedding itself
+		trainedL1 bool // layer 1 trains (vanilla)
+	}{
+		{nn.Options{Method: nn.Vanilla, NumLastLayers: 1, Precision: nn.BF16}, false, true},
+		{nn.Options{Method: nn.Vanilla, NumLastLayers: 1, Precision: nn.FP32}, true, true},
+		{nn.Options{Method: nn.LoRA, LoRARank: 4, LoRAAlpha: 8, Precision: nn.FP32}, false, false},
+		{nn.Options{Method: nn.TFew, Precision: nn.BF16}, false, false},
+	} {
+		m, err := model.Load(tinyModelDir(t, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := &m.Weights
+		tc.opt.ReleaseFrozen = true
+		if _, err := nn.New(&m.Config, w, tc.opt); err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("%s %s", tc.opt.Method, tc.opt.Precision)
+		if w.Layers[0].Q.W != nil || w.Layers[0].Down.W != nil {
+			t.Errorf("%s: frozen float32 projections kept", name)
+		}
+		if (w.Embed != nil) != tc.headKept || (!tc.headKept && w.LMHead != nil) {
+			t.Errorf("%s: embedding kept %v, want %v", name, w.Embed != nil, tc.headKept)
+		}
+		if (w.Layers[1].Q.W != nil) != tc.trainedL1 || (w.Layers[1].Down.W != nil) != tc.trainedL1 {
+			t.Errorf("%s: layer 1 projections kept %v, want %v", name, w.Layers[1].Q.W != nil, tc.trainedL1)
+		}
+		if w.Layers[0].InputNorm == nil || w.Norm == nil {
+			t.Errorf("%s: norm dropped", name)
+		}
+		m.Close()
 	}
 }

@@ -73,7 +73,8 @@ type Options struct {
 	Precision nn.Precision
 
 	// ownsWeights says the weights passed to RunModel are Run's own, so
-	// under BF16 their frozen float32 tensors are dropped once converted.
+	// their frozen float32 tensors are dropped once the network has packed
+	// or converted them (nn.Options.ReleaseFrozen).
 	ownsWeights bool
 }
 
@@ -193,13 +194,16 @@ func RunModel(ctx context.Context, cfg *model.Config, w *model.Weights, tok Toke
 	net, err := nn.New(cfg, w, nn.Options{
 		Method: opt.Method, LoRARank: opt.LoRARank, LoRAAlpha: opt.LoRAAlpha, LoRADropout: opt.LoRADropout,
 		LoRATargets: opt.LoRATargets, NumLastLayers: opt.NumLastLayers, Seed: opt.Seed, Threads: opt.Threads,
-		Precision: opt.Precision,
+		Precision: opt.Precision, ReleaseFrozen: opt.ownsWeights,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build network: %w", err)
 	}
-	if opt.Precision == nn.BF16 && opt.ownsWeights {
-		releaseFrozen(w, opt)
+	if opt.ownsWeights {
+		// The network released w's frozen float32 tensors as it packed
+		// or converted them (nn.Options.ReleaseFrozen); return the pages
+		// its own copies did not reuse.
+		debug.FreeOSMemory()
 	}
 	if opt.InitAdapter != "" {
 		if err := LoadInitAdapter(opt.InitAdapter, opt.Method, net.Params()); err != nil {
@@ -232,25 +236,6 @@ func RunModel(ctx context.Context, cfg *model.Config, w *model.Weights, tok Toke
 		log.Info("adapter written", "dir", opt.OutDir, "kind", res.Adapter.Kind)
 	}
 	return res, nil
-}
-
-// releaseFrozen drops w's float32 tensors that a BF16 network keeps as
-// bfloat16 (the frozen projections, the embedding and the LM head) and
-// returns their memory to the operating system, so that the frozen
-// weights take half the memory they took as float32.
-func releaseFrozen(w *model.Weights, opt Options) {
-	first := len(w.Layers) // first trainable layer
-	if opt.Method == nn.Vanilla {
-		first = len(w.Layers) - opt.NumLastLayers
-	}
-	for l := range w.Layers[:first] {
-		ly := &w.Layers[l]
-		for _, ln := range []*model.Linear{&ly.Q, &ly.K, &ly.V, &ly.O, &ly.Gate, &ly.Up, &ly.Down} {
-			ln.W = nil
-		}
-	}
-	w.Embed, w.LMHead = nil, nil
-	debug.FreeOSMemory()
 }
 
 var layerIndex = regexp.MustCompile(`^model\.layers\.(\d+)\.`)
