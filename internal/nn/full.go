@@ -39,6 +39,7 @@ func NewFullOf[F Float](cfg *model.Config, w *model.Weights, opt Options) (*Full
 	if err != nil {
 		return nil, err
 	}
+	n.headBudget = lmHeadBudget // the head gradient's sums depend on it
 	f := &FullOf[F]{NetOf: n}
 	f.embed = &ParamOf[F]{Name: "model.embed_tokens.weight", Shape: []int{n.V, n.C}, Data: n.embed, Grad: make([]F, len(n.embed))}
 	f.all = append([]*ParamOf[F]{f.embed}, n.params...)
