@@ -226,60 +226,69 @@ func gemmSerial(pl gemmPlan, m, n, k int, alpha, beta float32, c []float32, ldc 
 		gemmSerialAMX(pl, m, n, k, alpha, beta, c, ldc)
 		return
 	}
-	mr, nr := kern.mr, kern.nr
 	buf := getBuf(kern)
 	defer gemmBufs.Put(buf)
-	tile := buf.tile[:mr*nr]
 	for jc := 0; jc < n; jc += kern.nc {
 		nc := min(kern.nc, n-jc)
 		for pc := 0; pc < k; pc += kern.kc {
 			kc := min(kern.kc, k-pc)
 			steps := (kc + pl.kunit - 1) / pl.kunit
-			// bBlock(jr) is the B micro-panel of columns jc+jr….
-			bBlock := func(jr int) []float32 { return buf.b[jr*steps : (jr+nr)*steps] }
+			bp := buf.b
 			if pl.bPacked != nil {
-				s0 := pc / pl.kunit
-				bBlock = func(jr int) []float32 {
-					o := (jc+jr)*pl.bSteps + s0*nr
-					return pl.bPacked[o : o+steps*nr]
-				}
+				bp = pl.bPacked[jc*pl.bSteps+pc/pl.kunit*kern.nr:]
 			} else {
 				pl.packB(buf.b, pc, jc, kc, nc)
 			}
-			betaBlock := beta
-			if pc > 0 {
-				betaBlock = 1
+			bStride := steps * kern.nr // between B micro-panels
+			if pl.bPacked != nil {
+				bStride = pl.bSteps * kern.nr
 			}
-			for ic := 0; ic < m; ic += kern.mc {
-				mc := min(kern.mc, m-ic)
-				pl.packA(buf.a, ic, pc, mc, kc)
-				// The A micro-panel (mr×kc) stays in L1 while the B
-				// micro-panels stream from the L2-resident B block.
-				for ir := 0; ir < mc; ir += mr {
-					mrr := min(mr, mc-ir)
-					ap := buf.a[ir*steps : (ir+mr)*steps]
-					for jr := 0; jr < nc; jr += nr {
-						nrr := min(nr, nc-jr)
-						bp := bBlock(jr)
-						ci := ic*ldc + ir*ldc + jc + jr
-						if mrr == mr && nrr == nr {
-							kern.micro(steps, ap, bp, c[ci:ci+(mr-1)*ldc+nr], ldc, alpha, betaBlock)
-							continue
+			gemmBlock(pl, buf, 0, m, jc, nc, pc, kc, bp, bStride, alpha, beta, c, ldc)
+		}
+	}
+}
+
+// gemmBlock multiplies rows i0…i1 of op(A) at k block pc (kc values)
+// by the packed B block of columns jc… (nc of them; micro-panel q at
+// bp[q·bStride:]) into C, MC rows at a time (packing op(A) into buf.a),
+// then the register tiles, rows outer: the kernels broadcast A and load B
+// as vectors, so the A micro-panel (mr×kc) stays in L1 while the B
+// micro-panels stream from the L2-resident B block.
+func gemmBlock(pl gemmPlan, buf *gemmBuf, i0, i1, jc, nc, pc, kc int, bp []float32, bStride int, alpha, beta float32, c []float32, ldc int) {
+	kern := pl.kern
+	mr, nr := kern.mr, kern.nr
+	steps := (kc + pl.kunit - 1) / pl.kunit
+	tile := buf.tile[:mr*nr]
+	betaBlock := beta
+	if pc > 0 {
+		betaBlock = 1
+	}
+	for ic := i0; ic < i1; ic += kern.mc {
+		mc := min(kern.mc, i1-ic)
+		pl.packA(buf.a, ic, pc, mc, kc)
+		for ir := 0; ir < mc; ir += mr {
+			mrr := min(mr, mc-ir)
+			ap := buf.a[ir*steps : (ir+mr)*steps]
+			for jr := 0; jr < nc; jr += nr {
+				nrr := min(nr, nc-jr)
+				b := bp[jr/nr*bStride : jr/nr*bStride+steps*nr]
+				ci := (ic+ir)*ldc + jc + jr
+				if mrr == mr && nrr == nr {
+					kern.micro(steps, ap, b, c[ci:ci+(mr-1)*ldc+nr], ldc, alpha, betaBlock)
+					continue
+				}
+				kern.micro(steps, ap, b, tile, nr, 1, 0)
+				for r := 0; r < mrr; r++ {
+					crow := c[ci+r*ldc : ci+r*ldc+nrr]
+					trow := tile[r*nr : r*nr+nrr]
+					if betaBlock == 0 {
+						for j, t := range trow {
+							crow[j] = alpha * t
 						}
-						kern.micro(steps, ap, bp, tile, nr, 1, 0)
-						for r := 0; r < mrr; r++ {
-							crow := c[ci+r*ldc : ci+r*ldc+nrr]
-							trow := tile[r*nr : r*nr+nrr]
-							if betaBlock == 0 {
-								for j, t := range trow {
-									crow[j] = alpha * t
-								}
-								continue
-							}
-							for j, t := range trow {
-								crow[j] = alpha*t + betaBlock*crow[j]
-							}
-						}
+						continue
+					}
+					for j, t := range trow {
+						crow[j] = alpha*t + betaBlock*crow[j]
 					}
 				}
 			}
