@@ -62,6 +62,9 @@ func sgemmWith(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, 
 				packB(kern.fastPack, dst, transB, bs, ldb, p0, j0, kc, nc, kern.nr)
 			},
 		}
+		if inPlaceA(kern, transA, lda) {
+			pl.aRows, pl.aLd = as, lda
+		}
 		gemmSerial(pl, i1-i0, j1-j0, k, alpha, beta, c[i0*ldc+j0:], ldc)
 	})
 }
@@ -167,6 +170,10 @@ type gemmKernel struct {
 	fastPack   bool // pack full panels with packFast (assembly) where it can
 	amx        bool // AMX tiles (gemmSerialAMX) instead of micro
 	micro      func(kc int, a, b, c []float32, ldc int, alpha, beta float32)
+	// microRows, where the kernel has it, is micro reading op(A) = A in
+	// place: row r of the micro-panel is a[r·lda : r·lda+kc] (a starts at
+	// its first value), so that A need not be packed.
+	microRows func(kc int, a []float32, lda int, b, c []float32, ldc int, alpha, beta float32)
 }
 
 // gemmBuf holds one goroutine's packing buffers.
@@ -211,6 +218,19 @@ type gemmPlan struct {
 	packB   func(dst []float32, p0, j0, kc, nc int)
 	bPacked []float32
 	bSteps  int
+	// aRows, when set, is op(A) = A (row stride aLd), which whole micro-
+	// panels read in place with kern.microRows; packA then packs only the
+	// panel at the edge of m.
+	aRows []float32
+	aLd   int
+}
+
+// inPlaceA reports whether kern reads an untransposed A with row stride
+// lda in place. Not when lda·4 bytes is a multiple of 4 KiB: the 14 rows
+// of a micro-panel would then fall in one set of the L1 cache (8- to
+// 12-way) and evict each other.
+func inPlaceA(kern *gemmKernel, transA bool, lda int) bool {
+	return !transA && kern.microRows != nil && lda*4%4096 != 0
 }
 
 // gemmSerial runs C = alpha·op(A)·op(B) + beta·C (m×n, sum over k) on one
@@ -265,19 +285,38 @@ func gemmBlock(pl gemmPlan, buf *gemmBuf, i0, i1, jc, nc, pc, kc int, bp []float
 	}
 	for ic := i0; ic < i1; ic += kern.mc {
 		mc := min(kern.mc, i1-ic)
-		pl.packA(buf.a, ic, pc, mc, kc)
+		if pl.aRows == nil {
+			pl.packA(buf.a, ic, pc, mc, kc)
+		}
 		for ir := 0; ir < mc; ir += mr {
 			mrr := min(mr, mc-ir)
-			ap := buf.a[ir*steps : (ir+mr)*steps]
+			var ap, aRows []float32
+			switch {
+			case pl.aRows == nil:
+				ap = buf.a[ir*steps : (ir+mr)*steps]
+			case mrr == mr:
+				o := (ic+ir)*pl.aLd + pc
+				aRows = pl.aRows[o : o+(mr-1)*pl.aLd+kc]
+			default: // the last, partial panel
+				pl.packA(buf.a, ic+ir, pc, mrr, kc)
+				ap = buf.a[:mr*steps]
+			}
 			for jr := 0; jr < nc; jr += nr {
 				nrr := min(nr, nc-jr)
 				b := bp[jr/nr*bStride : jr/nr*bStride+steps*nr]
 				ci := (ic+ir)*ldc + jc + jr
-				if mrr == mr && nrr == nr {
+				switch {
+				case aRows != nil && nrr == nr:
+					kern.microRows(steps, aRows, pl.aLd, b, c[ci:ci+(mr-1)*ldc+nr], ldc, alpha, betaBlock)
+					continue
+				case aRows != nil:
+					kern.microRows(steps, aRows, pl.aLd, b, tile, nr, 1, 0)
+				case mrr == mr && nrr == nr:
 					kern.micro(steps, ap, b, c[ci:ci+(mr-1)*ldc+nr], ldc, alpha, betaBlock)
 					continue
+				default:
+					kern.micro(steps, ap, b, tile, nr, 1, 0)
 				}
-				kern.micro(steps, ap, b, tile, nr, 1, 0)
 				for r := 0; r < mrr; r++ {
 					crow := c[ci+r*ldc : ci+r*ldc+nrr]
 					trow := tile[r*nr : r*nr+nrr]

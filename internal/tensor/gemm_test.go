@@ -283,3 +283,41 @@ func TestSgemmRandomShapes(t *testing.T) {
 		}
 	}
 }
+
+// TestSgemmAInPlace checks that reading A in place (gemmKernel.microRows)
+// gives bit for bit what packing it does: the same A stored with a row
+// stride of 1024 floats (4 KiB, which inPlaceA refuses, so it is packed)
+// and with an odd stride (read in place), for every kernel, several thread
+// counts, whole and partial panels and several KC and NC blocks.
+func TestSgemmAInPlace(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, kern := range AvailableKernels() {
+		for _, s := range [][3]int{{14, 32, 9}, {29, 70, 300}, {300, 290, 600}, {100, 1100, 40}} {
+			m, n, k := s[0], s[1], s[2]
+			const ldPacked, ldInPlace = 1024, 1031
+			if kern.impl().microRows != nil && (inPlaceA(kern.impl(), false, ldPacked) || !inPlaceA(kern.impl(), false, ldInPlace)) {
+				t.Fatal("inPlaceA: want 1024 refused and 1031 accepted")
+			}
+			a1, a2 := make([]float32, m*ldPacked), make([]float32, m*ldInPlace)
+			for i := 0; i < m; i++ {
+				row := randSlice(r, k)
+				copy(a1[i*ldPacked:], row)
+				copy(a2[i*ldInPlace:], row)
+			}
+			b := randSlice(r, n*k)
+			c0 := randSlice(r, m*n)
+			for _, threads := range []int{1, 2, 3} {
+				cfg := Config{Kernel: kern, Threads: threads}
+				got := append([]float32(nil), c0...)
+				cfg.Sgemm(false, true, m, n, k, 0.5, a2, ldInPlace, b, k, 1.5, got, n)
+				want := append([]float32(nil), c0...)
+				cfg.Sgemm(false, true, m, n, k, 0.5, a1, ldPacked, b, k, 1.5, want, n)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%v %v threads=%d: C[%d] = %v in place, %v packed", kern, s, threads, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -12,6 +12,9 @@ import "golang.org/x/sys/cpu"
 func sgemmKernelAVX512(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 
 //go:noescape
+func sgemmKernelAVX512R(kc int, a, b, c *float32, ldc, lda int, alpha, beta float32)
+
+//go:noescape
 func sgemmKernelAVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 
 //go:noescape
@@ -33,6 +36,9 @@ var avx512Kernel = &gemmKernel{
 	name: "avx512", mr: 14, nr: 32, kc: 256, mc: 14 * 24, nc: 1024, fastPack: true,
 	micro: func(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
 		sgemmKernelAVX512(kc, &a[0], &b[0], &c[0], ldc, alpha, beta)
+	},
+	microRows: func(kc int, a []float32, lda int, b, c []float32, ldc int, alpha, beta float32) {
+		sgemmKernelAVX512R(kc, &a[0], &b[0], &c[0], ldc, lda, alpha, beta)
 	},
 }
 

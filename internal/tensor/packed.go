@@ -282,6 +282,9 @@ func (p *PackedMatrix) mul(cfg Config, fn string, nt bool, m int, alpha float32,
 			pl.packA = func(dst []float32, i0, p0, mc, kc int) {
 				packA(kern.fastPack, dst, false, as, lda, i0, p0, mc, kc, mr)
 			}
+			if inPlaceA(kern, false, lda) {
+				pl.aRows, pl.aLd = as, lda
+			}
 		} else if kern.amx {
 			pl.packA = func(dst []float32, i0, p0, mc, kc int) { packAAMX(dst, false, as, lda, i0, p0, mc, kc) }
 		} else {
