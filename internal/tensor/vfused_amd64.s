@@ -1,25 +1,14 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "vexp_amd64.h"
 
 // AVX-512 kernels of vfused.go. Every routine walks whole vectors of 16
 // floats and finishes with one masked vector for the tail (masked loads do
 // not fault on the lanes they skip). The exp is vmath_amd64.s's, step for
-// step, with the same constants (vfc<> repeats vmc<>).
+// step, from vexp_amd64.h.
 
-DATA vfc<>+0(SB)/4, $0x42b18000  // hi clamp 88.75
-DATA vfc<>+4(SB)/4, $0xc2d00000  // lo clamp -104
-DATA vfc<>+8(SB)/4, $0x3fb8aa3b  // log2(e)
-DATA vfc<>+12(SB)/4, $0xbf318000 // -0.693359375 (−ln2 high part)
-DATA vfc<>+16(SB)/4, $0x395e8083 // +2.12194440e-4 (−ln2 low part)
-DATA vfc<>+20(SB)/4, $0x39506967 // p0
-DATA vfc<>+24(SB)/4, $0x3ab743ce // p1
-DATA vfc<>+28(SB)/4, $0x3c088908 // p2
-DATA vfc<>+32(SB)/4, $0x3d2aa9c1 // p3
-DATA vfc<>+36(SB)/4, $0x3e2aaaaa // p4
-DATA vfc<>+40(SB)/4, $0x3f000000 // p5
-DATA vfc<>+44(SB)/4, $0x3f800000 // 1
-DATA vfc<>+48(SB)/4, $0x80000000 // sign bit
+EXPTABLE(vfc)
 DATA vfc<>+52(SB)/4, $0xff800000 // -Inf
 DATA vfc<>+56(SB)/4, $16         // lane count (int32)
 GLOBL vfc<>(SB), RODATA|NOPTR, $60
@@ -33,40 +22,6 @@ DATA vfiota<>+40(SB)/8, $0x0000000b0000000a
 DATA vfiota<>+48(SB)/8, $0x0000000d0000000c
 DATA vfiota<>+56(SB)/8, $0x0000000f0000000e
 GLOBL vfiota<>(SB), RODATA|NOPTR, $64
-
-// EXPCONSTS loads the exp constants into Z16–Z27.
-#define EXPCONSTS \
-	VBROADCASTSS vfc<>+0(SB), Z16; \
-	VBROADCASTSS vfc<>+4(SB), Z17; \
-	VBROADCASTSS vfc<>+8(SB), Z18; \
-	VBROADCASTSS vfc<>+12(SB), Z19; \
-	VBROADCASTSS vfc<>+16(SB), Z20; \
-	VBROADCASTSS vfc<>+20(SB), Z21; \
-	VBROADCASTSS vfc<>+24(SB), Z22; \
-	VBROADCASTSS vfc<>+28(SB), Z23; \
-	VBROADCASTSS vfc<>+32(SB), Z24; \
-	VBROADCASTSS vfc<>+36(SB), Z25; \
-	VBROADCASTSS vfc<>+40(SB), Z26; \
-	VBROADCASTSS vfc<>+44(SB), Z27
-
-// EXP16 sets Z3 = e^Z1 (Z1 clobbered; Z2, Z4 scratch), as vmathAVX512.
-#define EXP16 \
-	VMINPS Z1, Z16, Z1; \
-	VMAXPS Z1, Z17, Z1; \
-	VMULPS Z18, Z1, Z2; \
-	VRNDSCALEPS $0, Z2, Z2; \
-	VFMADD231PS Z19, Z2, Z1; \
-	VFMADD231PS Z20, Z2, Z1; \
-	VMOVAPS Z21, Z3; \
-	VFMADD213PS Z22, Z1, Z3; \
-	VFMADD213PS Z23, Z1, Z3; \
-	VFMADD213PS Z24, Z1, Z3; \
-	VFMADD213PS Z25, Z1, Z3; \
-	VFMADD213PS Z26, Z1, Z3; \
-	VMULPS Z1, Z1, Z4; \
-	VFMADD213PS Z1, Z4, Z3; \
-	VADDPS Z27, Z3, Z3; \
-	VSCALEFPS Z2, Z3, Z3
 
 // TAILMASK sets K2 to the low CX bits (0 < CX < 16); clobbers AX.
 #define TAILMASK \
@@ -173,7 +128,7 @@ TEXT ·expSubSumAVX512(SB), NOSPLIT, $0-32
 	MOVQ x+0(FP), SI
 	MOVQ n+8(FP), CX
 	VBROADCASTSS m+16(FP), Z8
-	EXPCONSTS
+	EXPCONSTS(vfc)
 	VXORPD Z10, Z10, Z10
 	VXORPD Z11, Z11, Z11
 
@@ -213,7 +168,7 @@ TEXT ·expSubGradAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 	VBROADCASTSS l+24(FP), Z8
 	VBROADCASTSS c+28(FP), Z9
-	EXPCONSTS
+	EXPCONSTS(vfc)
 
 egloop:
 	CMPQ CX, $16
@@ -295,7 +250,7 @@ TEXT ·swigluAVX512(SB), NOSPLIT, $0-40
 	MOVQ gate+16(FP), SI
 	MOVQ up+24(FP), R9
 	MOVQ n+32(FP), CX
-	EXPCONSTS
+	EXPCONSTS(vfc)
 	VBROADCASTSS vfc<>+48(SB), Z28
 	VXORPS Z29, Z29, Z29
 
@@ -826,7 +781,7 @@ TEXT ·swigluGradSigAVX512(SB), NOSPLIT, $0-48
 	MOVQ gate+24(FP), R9
 	MOVQ up+32(FP), R10
 	MOVQ n+40(FP), CX
-	EXPCONSTS
+	EXPCONSTS(vfc)
 	VBROADCASTSS vfc<>+48(SB), Z28
 	VXORPS Z29, Z29, Z29
 

@@ -1,63 +1,26 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "vexp_amd64.h"
 
 // AVX-512 kernels of via3.go. The sigmoid is swigluAVX512's (vfused_amd64.s)
-// step for step, with the same constants (via3c<> repeats vfc<>), so the
+// step for step, with the exp of vexp_amd64.h, so the
 // results are bit-identical to SwiGLU and SwiGLUGrad.
 
-DATA via3c<>+0(SB)/4, $0x42b18000  // hi clamp 88.75
-DATA via3c<>+4(SB)/4, $0xc2d00000  // lo clamp -104
-DATA via3c<>+8(SB)/4, $0x3fb8aa3b  // log2(e)
-DATA via3c<>+12(SB)/4, $0xbf318000 // -0.693359375 (−ln2 high part)
-DATA via3c<>+16(SB)/4, $0x395e8083 // +2.12194440e-4 (−ln2 low part)
-DATA via3c<>+20(SB)/4, $0x39506967 // p0
-DATA via3c<>+24(SB)/4, $0x3ab743ce // p1
-DATA via3c<>+28(SB)/4, $0x3c088908 // p2
-DATA via3c<>+32(SB)/4, $0x3d2aa9c1 // p3
-DATA via3c<>+36(SB)/4, $0x3e2aaaaa // p4
-DATA via3c<>+40(SB)/4, $0x3f000000 // p5
-DATA via3c<>+44(SB)/4, $0x3f800000 // 1
-DATA via3c<>+48(SB)/4, $0x80000000 // sign bit
+EXPTABLE(via3c)
 GLOBL via3c<>(SB), RODATA|NOPTR, $52
 
 // CONSTS loads the exp constants into Z16–Z27, the sign bit into Z28 and
 // zero into Z29.
 #define CONSTS \
-	VBROADCASTSS via3c<>+0(SB), Z16; \
-	VBROADCASTSS via3c<>+4(SB), Z17; \
-	VBROADCASTSS via3c<>+8(SB), Z18; \
-	VBROADCASTSS via3c<>+12(SB), Z19; \
-	VBROADCASTSS via3c<>+16(SB), Z20; \
-	VBROADCASTSS via3c<>+20(SB), Z21; \
-	VBROADCASTSS via3c<>+24(SB), Z22; \
-	VBROADCASTSS via3c<>+28(SB), Z23; \
-	VBROADCASTSS via3c<>+32(SB), Z24; \
-	VBROADCASTSS via3c<>+36(SB), Z25; \
-	VBROADCASTSS via3c<>+40(SB), Z26; \
-	VBROADCASTSS via3c<>+44(SB), Z27; \
+	EXPCONSTS(via3c); \
 	VBROADCASTSS via3c<>+48(SB), Z28; \
 	VXORPS Z29, Z29, Z29
 
 // SIG16 sets Z3 = σ(Z0) as swigluAVX512 does (Z1, Z2, Z4–Z6 scratch, K1).
 #define SIG16 \
 	VORPS Z28, Z0, Z1; \
-	VMINPS Z1, Z16, Z1; \
-	VMAXPS Z1, Z17, Z1; \
-	VMULPS Z18, Z1, Z2; \
-	VRNDSCALEPS $0, Z2, Z2; \
-	VFMADD231PS Z19, Z2, Z1; \
-	VFMADD231PS Z20, Z2, Z1; \
-	VMOVAPS Z21, Z3; \
-	VFMADD213PS Z22, Z1, Z3; \
-	VFMADD213PS Z23, Z1, Z3; \
-	VFMADD213PS Z24, Z1, Z3; \
-	VFMADD213PS Z25, Z1, Z3; \
-	VFMADD213PS Z26, Z1, Z3; \
-	VMULPS Z1, Z1, Z4; \
-	VFMADD213PS Z1, Z4, Z3; \
-	VADDPS Z27, Z3, Z3; \
-	VSCALEFPS Z2, Z3, Z3; \
+	EXP16; \
 	VADDPS Z27, Z3, Z5; \
 	VCMPPS $1, Z29, Z0, K1; \
 	VMOVAPS Z27, Z6; \

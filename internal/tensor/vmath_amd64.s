@@ -1,27 +1,17 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "vexp_amd64.h"
 
 // Vectorised exp, sigmoid and SiLU (see vmath.go for the algorithm; the
-// constants are those of vmathConsts there, in the same order). Each
-// routine handles n elements, n a multiple of the vector width; mode 0 is
+// constants are those of vmathConsts there, in the same order: words 0–12
+// of the table are vexp_amd64.h's EXPTABLE, and the AVX-512 kernel runs
+// its EXP16). Each routine handles n elements, n a multiple of the vector width; mode 0 is
 // exp(x), 1 is sigmoid(x), 2 is x·sigmoid(x). Both kernels run the same
 // operations in the same order, and VSCALEFPS and the two-step AVX2 scaling
 // both round once, so they give bit-identical results.
 
-DATA vmc<>+0(SB)/4, $0x42b18000  // hi clamp 88.75
-DATA vmc<>+4(SB)/4, $0xc2d00000  // lo clamp -104
-DATA vmc<>+8(SB)/4, $0x3fb8aa3b  // log2(e)
-DATA vmc<>+12(SB)/4, $0xbf318000 // -0.693359375 (−ln2 high part)
-DATA vmc<>+16(SB)/4, $0x395e8083 // +2.12194440e-4 (−ln2 low part)
-DATA vmc<>+20(SB)/4, $0x39506967 // p0 1.9875691500e-4
-DATA vmc<>+24(SB)/4, $0x3ab743ce // p1 1.3981999507e-3
-DATA vmc<>+28(SB)/4, $0x3c088908 // p2 8.3334519073e-3
-DATA vmc<>+32(SB)/4, $0x3d2aa9c1 // p3 4.1665795894e-2
-DATA vmc<>+36(SB)/4, $0x3e2aaaaa // p4 1.6666665459e-1
-DATA vmc<>+40(SB)/4, $0x3f000000 // p5 5.0000001201e-1
-DATA vmc<>+44(SB)/4, $0x3f800000 // 1
-DATA vmc<>+48(SB)/4, $0x80000000 // sign bit
+EXPTABLE(vmc)
 DATA vmc<>+52(SB)/4, $0x0000007f // exponent bias (int32)
 GLOBL vmc<>(SB), RODATA|NOPTR, $56
 
@@ -31,18 +21,7 @@ TEXT ·vmathAVX512(SB), NOSPLIT, $0-32
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
 	MOVQ mode+24(FP), DX
-	VBROADCASTSS vmc<>+0(SB), Z16
-	VBROADCASTSS vmc<>+4(SB), Z17
-	VBROADCASTSS vmc<>+8(SB), Z18
-	VBROADCASTSS vmc<>+12(SB), Z19
-	VBROADCASTSS vmc<>+16(SB), Z20
-	VBROADCASTSS vmc<>+20(SB), Z21
-	VBROADCASTSS vmc<>+24(SB), Z22
-	VBROADCASTSS vmc<>+28(SB), Z23
-	VBROADCASTSS vmc<>+32(SB), Z24
-	VBROADCASTSS vmc<>+36(SB), Z25
-	VBROADCASTSS vmc<>+40(SB), Z26
-	VBROADCASTSS vmc<>+44(SB), Z27
+	EXPCONSTS(vmc)
 	VBROADCASTSS vmc<>+48(SB), Z28
 	VXORPS Z29, Z29, Z29
 
@@ -56,26 +35,7 @@ loop512:
 	VORPS Z28, Z0, Z1 // t = −|x|
 
 exp512:
-	// clamp t to [-104, 88.75]; VMINPS/VMAXPS return their second source
-	// (t) when either is NaN, so NaN passes through.
-	VMINPS Z1, Z16, Z1
-	VMAXPS Z1, Z17, Z1
-	// n = round(t·log2 e); r = t − n·ln2 (two parts)
-	VMULPS Z18, Z1, Z2
-	VRNDSCALEPS $0, Z2, Z2
-	VFMADD231PS Z19, Z2, Z1
-	VFMADD231PS Z20, Z2, Z1
-	// e = 2^n · (1 + r + r²·p(r))
-	VMOVAPS Z21, Z3
-	VFMADD213PS Z22, Z1, Z3
-	VFMADD213PS Z23, Z1, Z3
-	VFMADD213PS Z24, Z1, Z3
-	VFMADD213PS Z25, Z1, Z3
-	VFMADD213PS Z26, Z1, Z3
-	VMULPS Z1, Z1, Z4
-	VFMADD213PS Z1, Z4, Z3
-	VADDPS Z27, Z3, Z3
-	VSCALEFPS Z2, Z3, Z3
+	EXP16
 	CMPQ DX, $0
 	JEQ store512
 	// sigmoid: (x < 0 ? e : 1) / (1 + e); SiLU multiplies the numerator by x.
