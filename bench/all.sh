@@ -23,7 +23,7 @@ if [ -z "${GANTRY:-}" ]; then
 fi
 export GANTRY
 echo "# $(date -u +%FT%TZ) $(git rev-parse --short HEAD) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-) load $(cut -d' ' -f1-3 /proc/loadavg)"
-bench/gemm_shapes.sh --iters 6
+bench/gemm_shapes.sh --iters 20
 for m in lora tfew vanilla; do
 	bench/compare.sh --method "$m" --steps "$steps" | tail -n 1
 done

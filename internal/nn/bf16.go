@@ -23,7 +23,8 @@ const (
 	// once as tensor.PackedMatrix, and multiplies with them as
 	// tensor.SgemmBF16 does: the other operand is rounded to bfloat16 as
 	// it is packed, products are exact and sums accumulate in float32
-	// (with VDPBF16PS on AMD Zen 4 and later; GANTRY_BF16 overrides).
+	// (on AMX tiles on Intel Sapphire Rapids and later, with VDPBF16PS on
+	// AMD Zen 4 and later; GANTRY_BF16 overrides).
 	BF16 Precision = "bf16"
 )
 

@@ -47,15 +47,17 @@ func roundBF16(x float32) float32 { return FromBF16(ToBF16(x)) }
 // rounded to bfloat16 as it is packed; every product of two bf16 values
 // is exact in float32, and the sums are accumulated in float32.
 //
-// Two kernels do this, chosen once per process by CPU (see BF16Path):
-// the VDPBF16PS kernel (bf16Kernel, two k values per instruction on bf16
-// pairs) where it runs at full rate — AMD Zen 4/5: 2× the fp32 FMA rate,
-// measured 221–225 against 113 GFLOP/s per core — and otherwise the fp32
-// kernel on widened values: on the Intel Xeon of bench/RESULTS.md
-// VDPBF16PS issues one instruction every two cycles, half the FMA rate,
-// and the widened path does 1.5 to 1.7 times the work per CPU-second.
-// The two round their sums differently (VDPBF16PS sums each pair before
-// accumulating), so results differ between paths in the last bits. It
+// Three kernels do this, chosen once per process by CPU (see BF16Path):
+// AMX tiles (amxKernel, TDPBF16PS: 16 k pairs of a 16×16 block per
+// instruction) where the CPU has AMX-BF16 and the OS grants it — Intel
+// Sapphire Rapids and later: 780–890 against 180–190 GFLOP/s per core for
+// fp32; the VDPBF16PS kernel (bf16Kernel, two k values per instruction on
+// bf16 pairs) where it runs at full rate — AMD Zen 4/5: 2× the fp32 FMA
+// rate, measured 221–225 against 113 GFLOP/s per core; and otherwise the
+// fp32 kernel on widened values (Intel Xeons run VDPBF16PS at half the FMA
+// rate). They round their sums differently (TDPBF16PS and VDPBF16PS sum
+// each pair before accumulating), so results differ between paths in the
+// last bits. It
 // runs with Default(), is deterministic for any thread count, and panics
 // on bad arguments as Sgemm does.
 func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
