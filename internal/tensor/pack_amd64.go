@@ -148,3 +148,14 @@ func interleaveFast(dst []float32, stride int, lo, hi []float32) bool {
 	interleaveRowsAVX512(&dst[0], 4*stride, &lo[0], &hi[0], groups)
 	return true
 }
+
+// l2Bytes returns the size of one core's L2 cache from CPUID leaf
+// 0x80000006 (ECX bits 31–16, KiB; Intel and AMD both report it there),
+// or 0 where that leaf is missing.
+func l2Bytes() int {
+	if max, _, _, _ := cpuid(0x80000000, 0); max < 0x80000006 {
+		return 0
+	}
+	_, _, c, _ := cpuid(0x80000006, 0)
+	return int(c>>16) << 10
+}

@@ -10,3 +10,6 @@ func pairsFast(dst, src []float32) bool { return false }
 
 // interleaveFast has no fast path off amd64.
 func interleaveFast(dst []float32, stride int, lo, hi []float32) bool { return false }
+
+// l2Bytes is unknown off amd64.
+func l2Bytes() int { return 0 }
