@@ -34,7 +34,8 @@ import (
 // The products run the same loop nest as Sgemm and SgemmBF16 with the same
 // kernel, so their results are bit-identical to Sgemm(false, true, …) and
 // Sgemm(false, false, …) on W (and to SgemmBF16's mode for the same
-// kernel), for any thread count. A product asked of a kernel the matrix was
+// kernel), for any thread count, except where Sgemm sums all of a short k
+// in one block (blockK) and the packed product keeps KC blocks. A product asked of a kernel the matrix was
 // not packed for (another Config.Kernel, or bf16 on a CPU where the widened
 // fp32 path is chosen) runs the ordinary unpacked product on W, rebuilt
 // once from the packed panels and kept. A PackedMatrix is safe for
