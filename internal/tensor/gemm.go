@@ -291,8 +291,8 @@ var l2Block = l2Bytes() * 7 / 10
 // 2.25·kc and that B block (k × min(n, NC) floats) still fits l2Block.
 // One block instead of three (k = 576: 256, 256 and 64) reads and writes
 // each C tile once instead of three times; on the Sapphire Rapids Xeon it
-// took 2048×576×576 from 0.80–0.84 to 0.86–0.87 of peak and the k/v
-// projections' 2048×192×576 from 0.71–0.74 to 0.77–0.84. Only Sgemm
+// took 2048×576×576 NT from 0.77 to 0.86–0.89 of peak and the k/v
+// projections' 2048×192×576 from 0.71–0.73 to 0.77–0.84. Only Sgemm
 // uses it (gemmPlan.wholeK), where the block is packed into L2 just
 // before use: PackedMatrix products, whose B streams from the whole-k
 // panels in memory, measured slower with it (LoRA step 8.8–9.1 against
