@@ -104,19 +104,7 @@ func gemmSerialAMX(pl gemmPlan, m, n, k int, alpha, beta float32, c []float32, l
 					for jr := full * nr; jr < nc; jr += nr {
 						nrr := min(nr, nc-jr)
 						amxTiles(ap, steps, bp[jr/nr*bstride:], bstride, 1, tile, nr, false, buf.amxB)
-						for r := 0; r < mrr; r++ {
-							crow := c[ci+r*ldc+jr : ci+r*ldc+jr+nrr]
-							trow := tile[r*nr : r*nr+nrr]
-							if betaBlock == 0 {
-								for j, t := range trow {
-									crow[j] = alpha * t
-								}
-								continue
-							}
-							for j, t := range trow {
-								crow[j] = alpha*t + betaBlock*crow[j]
-							}
-						}
+						storeTile(c[ci+jr:], ldc, tile, nr, mrr, nrr, alpha, betaBlock)
 					}
 				}
 			}

@@ -354,20 +354,28 @@ func gemmBlock(pl gemmPlan, buf *gemmBuf, i0, i1, jc, nc, pc, kc int, bp []float
 				default:
 					kern.micro(steps, ap, b, tile, nr, 1, 0)
 				}
-				for r := 0; r < mrr; r++ {
-					crow := c[ci+r*ldc : ci+r*ldc+nrr]
-					trow := tile[r*nr : r*nr+nrr]
-					if betaBlock == 0 {
-						for j, t := range trow {
-							crow[j] = alpha * t
-						}
-						continue
-					}
-					for j, t := range trow {
-						crow[j] = alpha*t + betaBlock*crow[j]
-					}
-				}
+				storeTile(c[ci:], ldc, tile, nr, mrr, nrr, alpha, betaBlock)
 			}
+		}
+	}
+}
+
+// storeTile sets the mrr×nrr corner of C (row stride ldc) to
+// alpha·T + beta·C, T being a tile of row stride nr computed into scratch
+// (at the edges of C, where a kernel cannot write whole tiles); C is not
+// read when beta is 0.
+func storeTile(c []float32, ldc int, tile []float32, nr, mrr, nrr int, alpha, beta float32) {
+	for r := 0; r < mrr; r++ {
+		crow := c[r*ldc : r*ldc+nrr]
+		trow := tile[r*nr : r*nr+nrr]
+		if beta == 0 {
+			for j, t := range trow {
+				crow[j] = alpha * t
+			}
+			continue
+		}
+		for j, t := range trow {
+			crow[j] = alpha*t + beta*crow[j]
 		}
 	}
 }

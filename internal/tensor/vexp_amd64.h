@@ -1,6 +1,6 @@
-// The AVX-512 exp of vmath.go (vmathConsts, step for step), shared by
-// vmath_amd64.s, vfused_amd64.s and via3_amd64.s so that every kernel that
-// exponentiates rounds exactly as vmathAVX512 does.
+// The AVX-512 exp and sigmoid of vmath.go (vmathConsts, step for step),
+// shared by vmath_amd64.s, vfused_amd64.s and via3_amd64.s so that every
+// kernel that exponentiates rounds exactly as vmathAVX512 does.
 
 // EXPTABLE(sym) defines words 0–12 of the RODATA table sym<>: the clamp
 // bounds, log2(e), −ln2 in two parts, the polynomial p0–p5, 1 and the
@@ -63,3 +63,15 @@
 	VFMADD213PS Z1, Z4, Z3; \
 	VADDPS Z27, Z3, Z3; \
 	VSCALEFPS Z2, Z3, Z3
+
+// SIG16 sets Z3 = σ(Z0) = (x < 0 ? e : 1) / (1 + e), e = exp(−|x|), as
+// vmathAVX512's sigmoid does, with the EXPCONSTS in Z16–Z27, the sign bit
+// in Z28 and zero in Z29 (Z1, Z2, Z4–Z6 scratch, K1).
+#define SIG16 \
+	VORPS Z28, Z0, Z1; \
+	EXP16; \
+	VADDPS Z27, Z3, Z5; \
+	VCMPPS $1, Z29, Z0, K1; \
+	VMOVAPS Z27, Z6; \
+	VMOVAPS Z3, K1, Z6; \
+	VDIVPS Z5, Z6, Z3

@@ -750,17 +750,6 @@ mxodone:
 	VZEROUPPER
 	RET
 
-// SIG16 sets Z3 = σ(Z0) as swigluAVX512 does (Z28 sign bit, Z29 zero,
-// Z27 one; Z1, Z2, Z4–Z6 scratch).
-#define SIG16 \
-	VORPS Z28, Z0, Z1; \
-	EXP16; \
-	VADDPS Z27, Z3, Z5; \
-	VCMPPS $1, Z29, Z0, K1; \
-	VMOVAPS Z27, Z6; \
-	VMOVAPS Z3, K1, Z6; \
-	VDIVPS Z5, Z6, Z3
-
 // GRAD16 computes from dout Z10, g Z0, u Z11, s Z3: du Z12 = dout·g·s and
 // dg Z13 = dout·u·s·(1 + g·(1 − s)) (Z14 scratch).
 #define GRAD16 \

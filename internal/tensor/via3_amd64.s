@@ -17,16 +17,6 @@ GLOBL via3c<>(SB), RODATA|NOPTR, $52
 	VBROADCASTSS via3c<>+48(SB), Z28; \
 	VXORPS Z29, Z29, Z29
 
-// SIG16 sets Z3 = σ(Z0) as swigluAVX512 does (Z1, Z2, Z4–Z6 scratch, K1).
-#define SIG16 \
-	VORPS Z28, Z0, Z1; \
-	EXP16; \
-	VADDPS Z27, Z3, Z5; \
-	VCMPPS $1, Z29, Z0, K1; \
-	VMOVAPS Z27, Z6; \
-	VMOVAPS Z3, K1, Z6; \
-	VDIVPS Z5, Z6, Z3
-
 // SCALEGRAD16 takes g Z0, u Z11, dy Z15, l Z9, dl Z8 and s = σ(g) Z3: it
 // sets Z8 = dl + dy·(g·s·u), d = dy·l, du Z12 = d·g·s and
 // dg Z13 = d·u·s·(1 + g·(1 − s)) (Z7, Z10, Z14 scratch), as SwiGLU, the
