@@ -122,8 +122,12 @@ type BenchResult struct {
 	StepPeakRSSBytes int64   `json:"step_peak_rss_bytes"`
 	CPUSecPerStep    float64 `json:"cpu_seconds_per_step"`
 	Precision        string  `json:"precision"`
-	FirstLoss        float64 `json:"first_loss"`
-	LastLoss         float64 `json:"last_loss"`
+	// Kernel is the fp32 SGEMM kernel (tensor.Kernel) and BF16Kernel,
+	// under BF16, the kernel of the bf16 products: amx, vdpbf16ps or widen.
+	Kernel     string  `json:"kernel"`
+	BF16Kernel string  `json:"bf16_kernel,omitempty"`
+	FirstLoss  float64 `json:"first_loss"`
+	LastLoss   float64 `json:"last_loss"`
 }
 
 // BenchTrain builds the preset's shape with random weights and times
@@ -169,6 +173,11 @@ func BenchTrain(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	}
 	opti := NewAdamW(net.Params())
 	res := BenchResult{Preset: o.Preset, Method: o.Method, Seq: o.Seq, Batch: o.Batch, Steps: o.Steps, Threads: threads, Precision: string(prec)}
+	tcfg := tensor.Config{Threads: threads}.Resolve()
+	res.Kernel = tcfg.Kernel.String()
+	if prec == BF16 {
+		res.BF16Kernel = tcfg.BF16Kernel()
+	}
 	step := func() (float64, error) {
 		net.ZeroGrad()
 		loss, tok, err := net.ForwardBackward(ctx, b, 1/float32(max(1, N-o.Batch)))

@@ -117,6 +117,19 @@ func ParseBF16Path(s string) (BF16Path, error) {
 	return 0, fmt.Errorf("unknown bf16 path %q (want auto, amx, vdpbf16ps or widen): %w", s, ErrKernel)
 }
 
+// BF16Kernel names the kernel bf16 products (SgemmBF16, PackMatrixBF16)
+// run on with cfg: "amx", "vdpbf16ps", or "widen" (the fp32 kernel on
+// widened weights).
+func (cfg Config) BF16Kernel() string {
+	switch k := bf16KernelFor(cfg.Resolve(), bf16Choice()); {
+	case k == nil:
+		return "widen"
+	case k.amx:
+		return "amx"
+	}
+	return "vdpbf16ps"
+}
+
 // bf16Choice is GANTRY_BF16, read once; an invalid value logs a warning
 // and means auto.
 var bf16Choice = sync.OnceValue(func() BF16Path {

@@ -131,3 +131,28 @@ func TestFromBF16Slice(t *testing.T) {
 	}()
 	FromBF16Slice(make([]float32, 3), src[:4])
 }
+
+// TestBF16Kernel checks the kernel name bench reports against the kernel
+// the products use.
+func TestBF16Kernel(t *testing.T) {
+	if got := (Config{Kernel: KernelGeneric}).BF16Kernel(); got != "widen" {
+		t.Errorf("generic: BF16Kernel() = %q, want widen", got)
+	}
+	if !KernelAVX512.Available() {
+		return
+	}
+	cfg := Config{Kernel: KernelAVX512}
+	want := "widen"
+	switch k := bf16KernelFor(cfg.Resolve(), bf16Choice()); {
+	case k == nil:
+	case k == amxKernelIfUsable():
+		want = "amx"
+	case k == bf16Kernel:
+		want = "vdpbf16ps"
+	default:
+		t.Fatalf("bf16KernelFor returned an unknown kernel %q", k.name)
+	}
+	if got := cfg.BF16Kernel(); got != want {
+		t.Errorf("avx512: BF16Kernel() = %q, want %q", got, want)
+	}
+}
