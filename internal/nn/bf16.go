@@ -193,7 +193,6 @@ func (n *NetOf[F]) packFrozen(rel *model.Weights) {
 			}
 		}
 		n.releaseLayer(rel, l) // BF16: collects the layer's bf16 copies
-
 	}
 	switch {
 	case n.embedH != nil:
