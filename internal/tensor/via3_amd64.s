@@ -10,6 +10,21 @@
 EXPTABLE(via3c)
 GLOBL via3c<>(SB), RODATA|NOPTR, $52
 
+// COLUMNS splits the row length n (the operand narg) into CX, the bytes
+// of its whole vectors, and AX, the columns of its tail, with K2 the tail
+// mask.
+#define COLUMNS(narg) \
+	MOVQ narg, CX; \
+	ANDQ $15, CX; \
+	MOVQ $1, AX; \
+	SHLQ CX, AX; \
+	DECQ AX; \
+	KMOVW AX, K2; \
+	MOVQ CX, AX; \
+	MOVQ narg, CX; \
+	ANDQ $-16, CX; \
+	SHLQ $2, CX
+
 // CONSTS loads the exp constants into Z16–Z27, the sign bit into Z28 and
 // zero into Z29.
 #define CONSTS \
@@ -100,16 +115,7 @@ TEXT ·swigluScaleGradAVX512(SB), NOSPLIT, $0-80
 	MOVQ rows+56(FP), R11
 	MOVQ stride+64(FP), R12
 	SHLQ $2, R12
-	MOVQ n+72(FP), CX
-	ANDQ $15, CX
-	MOVQ $1, AX
-	SHLQ CX, AX
-	DECQ AX
-	KMOVW AX, K2
-	MOVQ CX, AX
-	MOVQ n+72(FP), CX
-	ANDQ $-16, CX
-	SHLQ $2, CX
+	COLUMNS(n+72(FP))
 	CONSTS
 
 sgrow:
@@ -170,16 +176,7 @@ TEXT ·scaleGradAVX512(SB), NOSPLIT, $0-64
 	MOVQ rows+40(FP), R11
 	MOVQ stride+48(FP), R12
 	SHLQ $2, R12
-	MOVQ n+56(FP), CX
-	ANDQ $15, CX
-	MOVQ $1, AX
-	SHLQ CX, AX
-	DECQ AX
-	KMOVW AX, K2
-	MOVQ CX, AX
-	MOVQ n+56(FP), CX
-	ANDQ $-16, CX
-	SHLQ $2, CX
+	COLUMNS(n+56(FP))
 	TESTQ BX, BX
 	JEQ nlrow
 
