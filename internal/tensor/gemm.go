@@ -44,6 +44,7 @@ func (cfg Config) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []flo
 // sgemmWith runs a checked, non-trivial Sgemm with kernel kern on up to
 // threads goroutines.
 func sgemmWith(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	kcb := blockK(kern, n, k) // from the whole n, so that every thread count sums alike
 	parallelGemm(threads, kern.mr, kern.nr, m, n, k, func(i0, i1, j0, j1 int) {
 		ao, bo := i0*lda, j0
 		if transA {
@@ -65,7 +66,10 @@ func sgemmWith(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, 
 		if inPlaceA(kern, transA, lda) {
 			pl.aRows, pl.aLd = as, lda
 		}
-		pl.wholeK = true
+		if !transB && kern.microPackB != nil {
+			pl.bRows, pl.bLd = bs, ldb
+		}
+		pl.kcb = kcb
 		gemmSerial(pl, i1-i0, j1-j0, k, alpha, beta, c[i0*ldc+j0:], ldc)
 	})
 }
@@ -175,6 +179,12 @@ type gemmKernel struct {
 	// place: row r of the micro-panel is a[r·lda : r·lda+kc] (a starts at
 	// its first value), so that A need not be packed.
 	microRows func(kc int, a []float32, lda int, b, c []float32, ldc int, alpha, beta float32)
+	// microPackB and microRowsPackB, where the kernel has them, are micro
+	// and microRows reading op(B) = B in place (step p at bsrc[p·ldb:],
+	// nr values) and storing each step into the packed micro-panel b as
+	// they go: the first row of tiles of a block packs B this way.
+	microPackB     func(kc int, a, b, c []float32, ldc int, bsrc []float32, ldb int, alpha, beta float32)
+	microRowsPackB func(kc int, a []float32, lda int, b, c []float32, ldc int, bsrc []float32, ldb int, alpha, beta float32)
 }
 
 // gemmBuf holds one goroutine's packing buffers.
@@ -224,9 +234,16 @@ type gemmPlan struct {
 	// panel at the edge of m.
 	aRows []float32
 	aLd   int
-	// wholeK lets gemmSerial take all of k as one block where blockK
-	// says so (Sgemm's fp32 products).
-	wholeK bool
+	// bRows, when set, is op(B) = B (row stride bLd), whose full-width
+	// micro-panels the first row of tiles of each block packs as it
+	// multiplies them (kern.microPackB); packB then packs only the panel
+	// at the edge of n.
+	bRows []float32
+	bLd   int
+	// kcb, when set, is the KC block gemmSerial sums over instead of
+	// kern.kc: blockK's choice for the whole product (Sgemm's fp32
+	// products), never for one thread's share of it.
+	kcb int
 }
 
 // inPlaceA reports whether kern reads an untransposed A with row stride
@@ -253,8 +270,8 @@ func gemmSerial(pl gemmPlan, m, n, k int, alpha, beta float32, c []float32, ldc 
 	buf := getBuf(kern)
 	defer gemmBufs.Put(buf)
 	kcb := kern.kc
-	if pl.wholeK {
-		kcb = blockK(kern, n, k)
+	if pl.kcb > 0 {
+		kcb = pl.kcb
 		if need := kern.mc * kcb; len(buf.a) < need {
 			buf.a = make([]float32, need)
 		}
@@ -268,9 +285,14 @@ func gemmSerial(pl gemmPlan, m, n, k int, alpha, beta float32, c []float32, ldc 
 			kc := min(kcb, k-pc)
 			steps := (kc + pl.kunit - 1) / pl.kunit
 			bp := buf.b
-			if pl.bPacked != nil {
+			switch {
+			case pl.bPacked != nil:
 				bp = pl.bPacked[jc*pl.bSteps+pc/pl.kunit*kern.nr:]
-			} else {
+			case pl.bRows != nil: // gemmBlock packs the full panels
+				if q := nc / kern.nr * kern.nr; q < nc {
+					pl.packB(buf.b[q*steps:], pc, jc+q, kc, nc-q)
+				}
+			default:
 				pl.packB(buf.b, pc, jc, kc, nc)
 			}
 			bStride := steps * kern.nr // between B micro-panels
@@ -293,7 +315,7 @@ var l2Block = l2Bytes() * 7 / 10
 // each C tile once instead of three times; on the Sapphire Rapids Xeon it
 // took 2048×576×576 NT from 0.77 to 0.86–0.89 of peak and the k/v
 // projections' 2048×192×576 from 0.71–0.73 to 0.77–0.84. Only Sgemm
-// uses it (gemmPlan.wholeK), where the block is packed into L2 just
+// uses it (gemmPlan.kcb), where the block is packed into L2 just
 // before use: PackedMatrix products, whose B streams from the whole-k
 // panels in memory, measured slower with it (LoRA step 8.8–9.1 against
 // 8.2–8.6 CPU-s). It depends on the shape and the CPU alone, never on the
@@ -310,7 +332,9 @@ func blockK(kern *gemmKernel, n, k int) int {
 // bp[q·bStride:]) into C, MC rows at a time (packing op(A) into buf.a),
 // then the register tiles, rows outer: the kernels broadcast A and load B
 // as vectors, so the A micro-panel (mr×kc) stays in L1 while the B
-// micro-panels stream from the L2-resident B block.
+// micro-panels stream from the L2-resident B block. With pl.bRows, the
+// block's full B micro-panels are not packed yet: the first row of tiles
+// packs them as it reads them (microPackB).
 func gemmBlock(pl gemmPlan, buf *gemmBuf, i0, i1, jc, nc, pc, kc int, bp []float32, bStride int, alpha, beta float32, c []float32, ldc int) {
 	kern := pl.kern
 	mr, nr := kern.mr, kern.nr
@@ -342,6 +366,21 @@ func gemmBlock(pl gemmPlan, buf *gemmBuf, i0, i1, jc, nc, pc, kc int, bp []float
 				nrr := min(nr, nc-jr)
 				b := bp[jr/nr*bStride : jr/nr*bStride+steps*nr]
 				ci := (ic+ir)*ldc + jc + jr
+				if pl.bRows != nil && ic == i0 && ir == 0 && nrr == nr {
+					o := pc*pl.bLd + jc + jr
+					bsrc := pl.bRows[o : o+(kc-1)*pl.bLd+nr]
+					switch {
+					case aRows != nil:
+						kern.microRowsPackB(steps, aRows, pl.aLd, b, c[ci:ci+(mr-1)*ldc+nr], ldc, bsrc, pl.bLd, alpha, betaBlock)
+						continue
+					case mrr == mr:
+						kern.microPackB(steps, ap, b, c[ci:ci+(mr-1)*ldc+nr], ldc, bsrc, pl.bLd, alpha, betaBlock)
+						continue
+					}
+					kern.microPackB(steps, ap, b, tile, nr, bsrc, pl.bLd, 1, 0)
+					storeTile(c[ci:], ldc, tile, nr, mrr, nrr, alpha, betaBlock)
+					continue
+				}
 				switch {
 				case aRows != nil && nrr == nr:
 					kern.microRows(steps, aRows, pl.aLd, b, c[ci:ci+(mr-1)*ldc+nr], ldc, alpha, betaBlock)

@@ -31,7 +31,13 @@ type tile struct {
 	// a + r·lda bytes and its steps contiguous (op(A) = A stored
 	// row-major), instead of from a packed panel. mr must be 14.
 	rows bool
-	note string
+	// packB: op(B) = B is read in place, step p at bsrc + p·ldb bytes,
+	// and each B row read is also stored to the packed panel at b, so
+	// that the first tile of a row of tiles packs the B micro-panel the
+	// others then read (the pack's loads and stores ride along with the
+	// multiply-adds instead of running before them).
+	packB bool
+	note  string
 }
 
 func main() {
@@ -41,6 +47,10 @@ func main() {
 		note: "AVX-512F: a 14×32 tile in Z0..Z27, B rows in Z28/Z29, A broadcasts in Z30/Z31."})
 	kernel(&b, tile{name: "sgemmKernelAVX512R", reg: "Z", mr: 14, nv: 2, lanes: 16, prefetch: 512, rows: true,
 		note: "sgemmKernelAVX512 reading op(A) = A in place: row r at a + r·lda bytes, rows 7–13 from R12 = a + 7·lda."})
+	kernel(&b, tile{name: "sgemmKernelAVX512PB", reg: "Z", mr: 14, nv: 2, lanes: 16, prefetch: 512, packB: true,
+		note: "sgemmKernelAVX512 reading op(B) = B in place (step p at bsrc + p·ldb bytes) and storing each B row it reads to the packed panel at b."})
+	kernel(&b, tile{name: "sgemmKernelAVX512RPB", reg: "Z", mr: 14, nv: 2, lanes: 16, prefetch: 512, rows: true, packB: true,
+		note: "sgemmKernelAVX512R reading op(B) = B in place and packing it as sgemmKernelAVX512PB does."})
 	kernel(&b, tile{name: "sgemmKernelAVX2", reg: "Y", mr: 6, nv: 2, lanes: 8,
 		note: "AVX2+FMA: a 6×16 tile in Y0..Y11, B rows in Y12/Y13, A broadcasts in Y14/Y15."})
 	kernel(&b, tile{name: "sbgemmKernelAVX512BF16", reg: "Z", mr: 14, nv: 2, lanes: 16, bf16: true,
@@ -81,17 +91,23 @@ func kernel(b *bytes.Buffer, t tile) {
 	bc := nacc + t.nv // first broadcast register
 	vbytes := t.lanes * 4
 	p("")
-	alphaOff, betaOff := 40, 44
+	// Arguments: kc, a, b, c, ldc, then lda (rows), then bsrc, ldb
+	// (packB), then alpha and beta.
+	args, off := "kc int, a, b, c *float32, ldc", 40
 	if t.rows {
-		alphaOff, betaOff = 48, 52
-		p("// func %s(kc int, a, b, c *float32, ldc, lda int, alpha, beta float32)", t.name)
-		p("// %s", t.note)
-		p("TEXT ·%s(SB), NOSPLIT, $0-56", t.name)
-	} else {
-		p("// func %s(kc int, a, b, c *float32, ldc int, alpha, beta float32)", t.name)
-		p("// %s", t.note)
-		p("TEXT ·%s(SB), NOSPLIT, $0-48", t.name)
+		args += ", lda"
+		off += 8
 	}
+	args += " int"
+	bsrcOff := off
+	if t.packB {
+		args += ", bsrc *float32, ldb int"
+		off += 16
+	}
+	alphaOff, betaOff := off, off+4
+	p("// func %s(%s, alpha, beta float32)", t.name, args)
+	p("// %s", t.note)
+	p("TEXT ·%s(SB), NOSPLIT, $0-%d", t.name, off+8)
 	p("\tMOVQ kc+0(FP), CX")
 	p("\tMOVQ a+8(FP), SI")
 	p("\tMOVQ b+16(FP), DI")
@@ -129,6 +145,13 @@ func kernel(b *bytes.Buffer, t tile) {
 		p("\tPREFETCHT0 %d(R9)", t.nv*vbytes-4)
 		p("\tADDQ R8, R9")
 	}
+	if t.packB { // R9 is free until the epilogue
+		p("\tMOVQ bsrc+%d(FP), R14", bsrcOff)
+		p("\tMOVQ ldb+%d(FP), R9", bsrcOff+8)
+		p("\tSHLQ $2, R9           // ldb, bytes")
+		p("\tMOVQ R9, AX")
+		p("\tSHLQ $3, AX           // 8·ldb: how far ahead B rows are prefetched")
+	}
 	for i := 0; i < nacc; i++ {
 		if t.reg == "Z" {
 			p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
@@ -139,7 +162,18 @@ func kernel(b *bytes.Buffer, t tile) {
 	// One k step: load the B row, then multiply-add each A broadcast.
 	step := func(u int) {
 		for v := 0; v < t.nv; v++ {
+			if t.packB {
+				p("\tVMOVUPS %d(R14), %s%d", v*vbytes, t.reg, bvec+v)
+				p("\tVMOVUPS %s%d, %d(DI)", t.reg, bvec+v, u*t.nv*vbytes+v*vbytes)
+				continue
+			}
 			p("\tVMOVUPS %d(DI), %s%d", u*t.nv*vbytes+v*vbytes, t.reg, bvec+v)
+		}
+		if t.packB {
+			for v := 0; v < t.nv*vbytes; v += 64 {
+				p("\tPREFETCHT0 %d(R14)(AX*1)", v)
+			}
+			p("\tADDQ R9, R14")
 		}
 		for r := 0; r < t.mr; r++ {
 			if t.bf16 {

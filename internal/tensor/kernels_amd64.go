@@ -15,6 +15,12 @@ func sgemmKernelAVX512(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 func sgemmKernelAVX512R(kc int, a, b, c *float32, ldc, lda int, alpha, beta float32)
 
 //go:noescape
+func sgemmKernelAVX512PB(kc int, a, b, c *float32, ldc int, bsrc *float32, ldb int, alpha, beta float32)
+
+//go:noescape
+func sgemmKernelAVX512RPB(kc int, a, b, c *float32, ldc, lda int, bsrc *float32, ldb int, alpha, beta float32)
+
+//go:noescape
 func sgemmKernelAVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 
 //go:noescape
@@ -39,6 +45,12 @@ var avx512Kernel = &gemmKernel{
 	},
 	microRows: func(kc int, a []float32, lda int, b, c []float32, ldc int, alpha, beta float32) {
 		sgemmKernelAVX512R(kc, &a[0], &b[0], &c[0], ldc, lda, alpha, beta)
+	},
+	microPackB: func(kc int, a, b, c []float32, ldc int, bsrc []float32, ldb int, alpha, beta float32) {
+		sgemmKernelAVX512PB(kc, &a[0], &b[0], &c[0], ldc, &bsrc[0], ldb, alpha, beta)
+	},
+	microRowsPackB: func(kc int, a []float32, lda int, b, c []float32, ldc int, bsrc []float32, ldb int, alpha, beta float32) {
+		sgemmKernelAVX512RPB(kc, &a[0], &b[0], &c[0], ldc, lda, &bsrc[0], ldb, alpha, beta)
 	},
 }
 
