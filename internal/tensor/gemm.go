@@ -66,6 +66,9 @@ func sgemmWith(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, 
 		if inPlaceA(kern, transA, lda) {
 			pl.aRows, pl.aLd = as, lda
 		}
+		if transA && kern.microPackA != nil {
+			pl.aCols, pl.aLd = as, lda
+		}
 		if !transB && kern.microPackB != nil {
 			pl.bRows, pl.bLd = bs, ldb
 		}
@@ -185,6 +188,11 @@ type gemmKernel struct {
 	// they go: the first row of tiles of a block packs B this way.
 	microPackB     func(kc int, a, b, c []float32, ldc int, bsrc []float32, ldb int, alpha, beta float32)
 	microRowsPackB func(kc int, a []float32, lda int, b, c []float32, ldc int, bsrc []float32, ldb int, alpha, beta float32)
+	// microPackA, where the kernel has it, is micro reading op(A) = Aᵀ in
+	// place (step p at asrc[p·lda:], mr values) and storing each step into
+	// the packed micro-panel a: the first tile of each row of tiles packs
+	// A this way.
+	microPackA func(kc int, a, b, c []float32, ldc int, asrc []float32, lda int, alpha, beta float32)
 }
 
 // gemmBuf holds one goroutine's packing buffers.
@@ -234,6 +242,11 @@ type gemmPlan struct {
 	// panel at the edge of m.
 	aRows []float32
 	aLd   int
+	// aCols, when set, is op(A) = Aᵀ (A's row stride aLd), whose full
+	// micro-panels the first tile of each row of tiles packs as it
+	// multiplies them (kern.microPackA); packA then packs only the panel
+	// at the edge of m.
+	aCols []float32
 	// bRows, when set, is op(B) = B (row stride bLd), whose full-width
 	// micro-panels the first row of tiles of each block packs as it
 	// multiplies them (kern.microPackB); packB then packs only the panel
@@ -346,12 +359,26 @@ func gemmBlock(pl gemmPlan, buf *gemmBuf, i0, i1, jc, nc, pc, kc int, bp []float
 	}
 	for ic := i0; ic < i1; ic += kern.mc {
 		mc := min(kern.mc, i1-ic)
-		if pl.aRows == nil {
+		switch {
+		case pl.aCols != nil: // the tiles pack the full panels
+			if q := mc / mr * mr; q < mc {
+				pl.packA(buf.a[q*steps:], ic+q, pc, mc-q, kc)
+			}
+		case pl.aRows == nil:
 			pl.packA(buf.a, ic, pc, mc, kc)
 		}
 		for ir := 0; ir < mc; ir += mr {
 			mrr := min(mr, mc-ir)
-			var ap, aRows []float32
+			var ap, aRows, aSrc []float32
+			if pl.aCols != nil && mrr == mr {
+				if pl.bRows != nil && ic == i0 && ir == 0 {
+					// The first tile packs B: pack this A panel before it.
+					pl.packA(buf.a[ir*steps:], ic+ir, pc, mr, kc)
+				} else {
+					o := pc*pl.aLd + ic + ir
+					aSrc = pl.aCols[o : o+(kc-1)*pl.aLd+mr]
+				}
+			}
 			switch {
 			case pl.aRows == nil:
 				ap = buf.a[ir*steps : (ir+mr)*steps]
@@ -366,6 +393,15 @@ func gemmBlock(pl gemmPlan, buf *gemmBuf, i0, i1, jc, nc, pc, kc int, bp []float
 				nrr := min(nr, nc-jr)
 				b := bp[jr/nr*bStride : jr/nr*bStride+steps*nr]
 				ci := (ic+ir)*ldc + jc + jr
+				if aSrc != nil && jr == 0 {
+					if nrr == nr {
+						kern.microPackA(steps, ap, b, c[ci:ci+(mr-1)*ldc+nr], ldc, aSrc, pl.aLd, alpha, betaBlock)
+						continue
+					}
+					kern.microPackA(steps, ap, b, tile, nr, aSrc, pl.aLd, 1, 0)
+					storeTile(c[ci:], ldc, tile, nr, mrr, nrr, alpha, betaBlock)
+					continue
+				}
 				if pl.bRows != nil && ic == i0 && ir == 0 && nrr == nr {
 					o := pc*pl.bLd + jc + jr
 					bsrc := pl.bRows[o : o+(kc-1)*pl.bLd+nr]

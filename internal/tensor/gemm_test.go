@@ -322,22 +322,23 @@ func TestSgemmAInPlace(t *testing.T) {
 	}
 }
 
-// TestSgemmBPackedInFlight checks that packing B in the first row of tiles
-// (gemmKernel.microPackB) gives bit for bit what packing the block before
-// it does: the same products run with the kernel and with a copy of it
-// without microPackB, for A read in place and packed (transposed, and a
-// 4 KiB row stride), B with and without an edge panel, whole and partial
-// A panels, one and several KC blocks, beta 0 and not, 1–3 threads.
-func TestSgemmBPackedInFlight(t *testing.T) {
+// TestSgemmPackedInFlight checks that packing B in the first row of tiles
+// and A in the first tile of each row (gemmKernel.microPackB,
+// microPackA) gives bit for bit what packing the blocks before them does:
+// the same products run with the kernel and with a copy of it without
+// those, for A read in place and packed (transposed, and a 4 KiB row
+// stride), B with and without an edge panel, whole and partial A panels,
+// one and several KC and MC blocks, beta 0 and not, 1–3 threads.
+func TestSgemmPackedInFlight(t *testing.T) {
 	r := rand.New(rand.NewPCG(15, 16))
 	for _, kern := range AvailableKernels() {
 		impl := kern.impl()
-		if impl.microPackB == nil {
+		if impl.microPackB == nil && impl.microPackA == nil {
 			continue
 		}
 		plain := *impl
-		plain.microPackB, plain.microRowsPackB = nil, nil
-		for _, s := range [][3]int{{14, 32, 9}, {5, 40, 17}, {29, 70, 300}, {300, 290, 600}, {100, 1100, 40}, {576, 64, 2048}} {
+		plain.microPackB, plain.microRowsPackB, plain.microPackA = nil, nil, nil
+		for _, s := range [][3]int{{14, 32, 9}, {5, 40, 17}, {29, 70, 300}, {300, 290, 600}, {100, 1100, 40}, {576, 64, 2048}, {700, 20, 300}} {
 			m, n, k := s[0], s[1], s[2]
 			for _, transA := range []bool{false, true} {
 				for _, lda := range []int{k + 3, 1024} {

@@ -37,6 +37,12 @@ type tile struct {
 	// others then read (the pack's loads and stores ride along with the
 	// multiply-adds instead of running before them).
 	packB bool
+	// packA: op(A) = Aᵀ is read in place, the mr values of step p at
+	// asrc + p·lda bytes (contiguous: a column block of the stored A),
+	// and each step is also stored to the packed panel at a, so that the
+	// first tile of a row of tiles packs the A micro-panel the others
+	// then read. mr must be 14 (one masked vector a step).
+	packA bool
 	note  string
 }
 
@@ -51,6 +57,8 @@ func main() {
 		note: "sgemmKernelAVX512 reading op(B) = B in place (step p at bsrc + p·ldb bytes) and storing each B row it reads to the packed panel at b."})
 	kernel(&b, tile{name: "sgemmKernelAVX512RPB", reg: "Z", mr: 14, nv: 2, lanes: 16, prefetch: 512, rows: true, packB: true,
 		note: "sgemmKernelAVX512R reading op(B) = B in place and packing it as sgemmKernelAVX512PB does."})
+	kernel(&b, tile{name: "sgemmKernelAVX512PA", reg: "Z", mr: 14, nv: 2, lanes: 16, prefetch: 512, packA: true,
+		note: "sgemmKernelAVX512 reading op(A) = Aᵀ in place (step p at asrc + p·lda bytes) and storing each step it reads to the packed panel at a."})
 	kernel(&b, tile{name: "sgemmKernelAVX2", reg: "Y", mr: 6, nv: 2, lanes: 8,
 		note: "AVX2+FMA: a 6×16 tile in Y0..Y11, B rows in Y12/Y13, A broadcasts in Y14/Y15."})
 	kernel(&b, tile{name: "sbgemmKernelAVX512BF16", reg: "Z", mr: 14, nv: 2, lanes: 16, bf16: true,
@@ -99,6 +107,11 @@ func kernel(b *bytes.Buffer, t tile) {
 		off += 8
 	}
 	args += " int"
+	asrcOff := off
+	if t.packA {
+		args += ", asrc *float32, lda int"
+		off += 16
+	}
 	bsrcOff := off
 	if t.packB {
 		args += ", bsrc *float32, ldb int"
@@ -124,6 +137,9 @@ func kernel(b *bytes.Buffer, t tile) {
 	}
 	// aAddr is the address of row r's value at step u of an iteration.
 	aAddr := func(u, r int) string {
+		if t.packA {
+			return fmt.Sprintf("%d(R10)", r*4) // R10 moves a step at a time
+		}
 		if !t.rows {
 			return fmt.Sprintf("%d(SI)", u*t.mr*4+r*4)
 		}
@@ -152,6 +168,15 @@ func kernel(b *bytes.Buffer, t tile) {
 		p("\tMOVQ R9, AX")
 		p("\tSHLQ $3, AX           // 8·ldb: how far ahead B rows are prefetched")
 	}
+	if t.packA {
+		p("\tMOVQ asrc+%d(FP), R10", asrcOff)
+		p("\tMOVQ lda+%d(FP), R11", asrcOff+8)
+		p("\tSHLQ $2, R11          // lda, bytes")
+		p("\tMOVQ R11, R12")
+		p("\tSHLQ $3, R12          // 8·lda: how far ahead A steps are prefetched")
+		p("\tMOVL $0x%x, R13", 1<<t.mr-1)
+		p("\tKMOVW R13, K1         // the %d values of a step", t.mr)
+	}
 	for i := 0; i < nacc; i++ {
 		if t.reg == "Z" {
 			p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
@@ -168,6 +193,12 @@ func kernel(b *bytes.Buffer, t tile) {
 				continue
 			}
 			p("\tVMOVUPS %d(DI), %s%d", u*t.nv*vbytes+v*vbytes, t.reg, bvec+v)
+		}
+		if t.packA {
+			// Copy the step to the packed panel through the broadcast
+			// register the first row uses next.
+			p("\tVMOVUPS.Z (R10), K1, %s%d", t.reg, bc)
+			p("\tVMOVUPS %s%d, K1, %d(SI)", t.reg, bc, u*t.mr*4)
 		}
 		if t.packB {
 			for v := 0; v < t.nv*vbytes; v += 64 {
@@ -190,6 +221,11 @@ func kernel(b *bytes.Buffer, t tile) {
 			for v := 0; v < t.nv; v++ {
 				p("\tVFMADD231PS %s%d, %s%d, %s%d", t.reg, bvec+v, t.reg, br, t.reg, r*t.nv+v)
 			}
+		}
+		if t.packA {
+			p("\tPREFETCHT0 (R10)(R12*1)")
+			p("\tPREFETCHT0 %d(R10)(R12*1)", t.mr*4-4)
+			p("\tADDQ R11, R10")
 		}
 	}
 	// The main loop runs 4 steps an iteration; the tail loop the rest.

@@ -21,6 +21,9 @@ func sgemmKernelAVX512PB(kc int, a, b, c *float32, ldc int, bsrc *float32, ldb i
 func sgemmKernelAVX512RPB(kc int, a, b, c *float32, ldc, lda int, bsrc *float32, ldb int, alpha, beta float32)
 
 //go:noescape
+func sgemmKernelAVX512PA(kc int, a, b, c *float32, ldc int, asrc *float32, lda int, alpha, beta float32)
+
+//go:noescape
 func sgemmKernelAVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 
 //go:noescape
@@ -48,6 +51,9 @@ var avx512Kernel = &gemmKernel{
 	},
 	microPackB: func(kc int, a, b, c []float32, ldc int, bsrc []float32, ldb int, alpha, beta float32) {
 		sgemmKernelAVX512PB(kc, &a[0], &b[0], &c[0], ldc, &bsrc[0], ldb, alpha, beta)
+	},
+	microPackA: func(kc int, a, b, c []float32, ldc int, asrc []float32, lda int, alpha, beta float32) {
+		sgemmKernelAVX512PA(kc, &a[0], &b[0], &c[0], ldc, &asrc[0], lda, alpha, beta)
 	},
 	microRowsPackB: func(kc int, a []float32, lda int, b, c []float32, ldc int, bsrc []float32, ldb int, alpha, beta float32) {
 		sgemmKernelAVX512RPB(kc, &a[0], &b[0], &c[0], ldc, lda, &bsrc[0], ldb, alpha, beta)
