@@ -16,9 +16,11 @@
 # its generic Prescott kernels, several times slower), and which of its
 # kernel sets wins depends on the CPU and the method (on AMD Zen 4 the AVX2
 # Haswell kernels beat the AVX-512 ones; on a Sapphire Rapids Xeon SkylakeX
-# wins LoRA and Cooperlake Vanilla). So torch runs once per core type in
-# TORCH_CORETYPES (default "Haswell Cooperlake SkylakeX"; OPENBLAS_CORETYPE,
-# when set, alone) and the fastest run is the one compared.
+# wins LoRA and Cooperlake Vanilla; on AMD Zen 5 Cooperlake won LoRA). So
+# torch runs once per core type in TORCH_CORETYPES (default "Haswell
+# Cooperlake SkylakeX", plus OPENBLAS_CORETYPE when the environment sets
+# another: some machines set it to Haswell for every program, which alone
+# would hide a faster torch) and the fastest run is the one compared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,11 +43,11 @@ fi
 
 export OMP_WAIT_POLICY=PASSIVE MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
 if [ -z "${TORCH_CORETYPES:-}" ]; then
-	if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
-		TORCH_CORETYPES=$OPENBLAS_CORETYPE
-	else
-		TORCH_CORETYPES="Haswell Cooperlake SkylakeX"
-	fi
+	TORCH_CORETYPES="Haswell Cooperlake SkylakeX"
+	case " $TORCH_CORETYPES " in
+	*" ${OPENBLAS_CORETYPE:-Haswell} "*) ;;
+	*) TORCH_CORETYPES="$TORCH_CORETYPES $OPENBLAS_CORETYPE" ;;
+	esac
 fi
 export GANTRY_THREADS="$threads"
 
