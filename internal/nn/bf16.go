@@ -160,7 +160,7 @@ func releaseHead(rel *model.Weights) {
 }
 
 // packFrozen packs every frozen weight of a float32 network once as a
-// tensor.PackedMatrix (both product layouts) and drops the network's
+// tensor.PackedMatrix (one layout for both products) and drops the network's
 // references to its float32 or bf16 memory: the frozen projections, and
 // the embedding and LM head unless they are trainable or may become so
 // (fp32 Vanilla, which NewFull builds on). Products with packed weights
@@ -182,11 +182,6 @@ func (n *NetOf[F]) packFrozen(rel *model.Weights) {
 			case ln.wh != nil:
 				ln.wp = cfg.PackMatrixBF16(ln.wh, ln.out, ln.in)
 				ln.wh = nil
-			case ln.w != nil && l < n.lowest:
-				// Below the lowest trained layer (Vanilla) the backward
-				// never runs: the x·Wᵀ layout alone, half the memory.
-				ln.wp = cfg.PackMatrixNT(as32(ln.w), ln.out, ln.in)
-				ln.w = nil
 			case ln.w != nil:
 				ln.wp = cfg.PackMatrix(as32(ln.w), ln.out, ln.in)
 				ln.w = nil

@@ -8,28 +8,31 @@ import (
 
 // PackedMatrix is a frozen weight matrix W [rows, cols] (row-major, float32
 // or bfloat16) packed once as the B operand of the two products a layer
-// runs with it, so that no product packs it again:
+// runs with it:
 //
 //	MulNT: C [m, rows] = alpha·A·Wᵀ + beta·C   A [m, cols]  (forward y = x·Wᵀ)
 //	MulNN: C [m, cols] = alpha·A·W  + beta·C   A [m, rows]  (backward dx = dy·W)
 //
-// Each product has its own layout of whole-k panels: panel q holds nr
-// columns of op(B) (Wᵀ for MulNT, W for MulNN) for every step of k, so the
-// KC block of any k offset is one contiguous slice and the layout does not
-// depend on the cache blocking:
+// It keeps one layout, MulNT's whole-k panels: panel q holds nr columns of
+// op(B) = Wᵀ (nr rows of W) for every step of k, so the KC block of any k
+// offset is one contiguous slice and the layout does not depend on the
+// cache blocking:
 //
 //	nt[q·nr·K + s·nr + j] = step s of op(B) = Wᵀ, column q·nr+j (row q·nr+j of W)
-//	nn[q·nr·K' + s·nr + j] = step s of op(B) = W,  column q·nr+j
 //
-// where K = cols and K' = rows (a step is one value of k). Columns past
-// the matrix are zero.
+// where K = cols (a step is one value of k). Rows past the matrix are
+// zero. A bf16 matrix for the VDPBF16PS kernel has steps of pairs of k
+// values, ceil(cols/2) of them (the word packBPairs writes: the even k in
+// the low half), so that it takes the memory of W in bf16 and no more.
 //
-// A bf16 matrix for the VDPBF16PS kernel keeps the nt layout alone, its
-// steps pairs of k values, ceil(cols/2) of them (the word packBPairs
-// writes: the even k in the low half), so that it takes the memory of W
-// in bf16 and no more. MulNN rebuilds its pair panels block by block from
-// it: 32 rows of W are one nt panel, turned back into rows by a 32-bit
-// transpose (packFast), then adjacent rows are interleaved into pairs.
+// MulNN packs its B blocks from the same panels as it goes, as Sgemm packs
+// op(B) = W: with nr = 32, 32 steps of one nt panel are a 32×32 block of
+// W (4 KiB, contiguous), and a transpose (packFast) turns it into 32 steps
+// of a W panel (packNN; bf16 then interleaves adjacent rows into pairs,
+// packNNPairs). On the AMD EPYC of session 4 that measured within 1 % of
+// MulNN on a second, W-ordered copy of the panels, which the matrix
+// therefore does not keep: half the memory (0.42 GB of a LoRA step's
+// 2.75 on smollm2-135m).
 //
 // The products run the same loop nest as Sgemm and SgemmBF16 with the same
 // kernel, so their results are bit-identical to Sgemm(false, true, …) and
@@ -43,10 +46,10 @@ import (
 type PackedMatrix struct {
 	rows, cols int
 	bf16       bool
-	kern       *gemmKernel // the kernel nt and nn are packed for; nil: none
+	kern       *gemmKernel // the kernel nt is packed for; nil: none
 	kunit      int         // k values per step: 1 (fp32) or 2 (bf16 pairs)
 	path       BF16Path    // bf16: the path chosen when packed
-	nt, nn     []float32
+	nt         []float32
 
 	mu    sync.Mutex
 	src32 []float32 // W as float32 (unpacked on demand for other kernels)
@@ -57,25 +60,6 @@ type PackedMatrix struct {
 // cfg's kernel. It does not keep w.
 func (cfg Config) PackMatrix(w []float32, rows, cols int) *PackedMatrix {
 	checkPackArgs("PackMatrix", len(w), rows, cols)
-	cfg = cfg.Resolve()
-	kern := cfg.Kernel.impl()
-	p := &PackedMatrix{rows: rows, cols: cols, kern: kern, kunit: 1}
-	p.nt = make([]float32, panelsLen(rows, kern.nr, cols))
-	p.nn = make([]float32, panelsLen(cols, kern.nr, rows))
-	parallelPanels(cfg.Threads, rows, kern.nr, func(j0, j1 int) {
-		packB(kern.fastPack, p.nt[j0*cols:], true, w, cols, 0, j0, cols, j1-j0, kern.nr)
-	})
-	parallelPanels(cfg.Threads, cols, kern.nr, func(j0, j1 int) {
-		packB(kern.fastPack, p.nn[j0*rows:], false, w, cols, 0, j0, rows, j1-j0, kern.nr)
-	})
-	return p
-}
-
-// PackMatrixNT is PackMatrix for a matrix only ever used in MulNT (the
-// frozen layers a backward pass never reaches): it packs the x·Wᵀ layout
-// alone, half the memory. MulNN still works, on W rebuilt once from it.
-func (cfg Config) PackMatrixNT(w []float32, rows, cols int) *PackedMatrix {
-	checkPackArgs("PackMatrixNT", len(w), rows, cols)
 	cfg = cfg.Resolve()
 	kern := cfg.Kernel.impl()
 	p := &PackedMatrix{rows: rows, cols: cols, kern: kern, kunit: 1}
@@ -150,18 +134,15 @@ func (p *PackedMatrix) BF16() bool { return p.bf16 }
 func (p *PackedMatrix) Bytes() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return 4*(len(p.nt)+len(p.nn)+len(p.src32)) + 2*len(p.src16)
+	return 4*(len(p.nt)+len(p.src32)) + 2*len(p.src16)
 }
 
-// at returns W[i][j] as packed: float32 bits from the nn layout, or the
-// bf16 bits (in the low 16 bits) from the nt pairs of a bf16 matrix.
+// at returns W[i][j] as packed: float32 bits, or the bf16 bits (in the
+// low 16 bits) from the pairs of a bf16 matrix.
 func (p *PackedMatrix) at(i, j int) uint32 {
 	nr := p.kern.nr
-	if p.kunit == 1 && p.nn == nil {
-		return math.Float32bits(p.nt[(i/nr)*nr*p.cols+j*nr+i%nr])
-	}
 	if p.kunit == 1 {
-		return math.Float32bits(p.nn[(j/nr)*nr*p.rows+i*nr+j%nr])
+		return math.Float32bits(p.nt[(i/nr)*nr*p.cols+j*nr+i%nr])
 	}
 	w := math.Float32bits(p.nt[(i/nr)*nr*((p.cols+1)/2)+(j/2)*nr+i%nr])
 	return w >> (16 * (j % 2)) & 0xffff
@@ -176,16 +157,11 @@ func (p *PackedMatrix) Row(dst []float32, i int) {
 	switch {
 	case p.kern == nil:
 		FromBF16Slice(dst, p.src16[i*p.cols:(i+1)*p.cols])
-	case p.kunit == 1 && p.nn == nil: // PackMatrixNT: from the x·Wᵀ panels
+	case p.kunit == 1:
 		nr := p.kern.nr
 		panel := p.nt[(i/nr)*nr*p.cols:]
 		for j := range dst {
 			dst[j] = panel[j*nr+i%nr]
-		}
-	case p.kunit == 1:
-		nr := p.kern.nr
-		for j := 0; j < p.cols; j += nr {
-			copy(dst[j:min(j+nr, p.cols)], p.nn[j*p.rows+i*nr:])
 		}
 	default:
 		for j := range dst {
@@ -252,7 +228,7 @@ func (p *PackedMatrix) mul(cfg Config, fn string, nt bool, m int, alpha float32,
 	if p.bf16 {
 		kern = bf16KernelFor(cfg, p.path)
 	}
-	if kern == nil || kern != p.kern || (!nt && p.kunit == 1 && p.nn == nil) {
+	if kern == nil || kern != p.kern {
 		src32, src16 := p.source()
 		ldb := p.cols
 		if src16 != nil {
@@ -266,17 +242,21 @@ func (p *PackedMatrix) mul(cfg Config, fn string, nt bool, m int, alpha float32,
 		sgemmWith(kern, cfg.Threads, false, nt, m, n, k, alpha, a, lda, src32, ldb, beta, c, ldc)
 		return
 	}
-	panels, steps := p.nn, (k+p.kunit-1)/p.kunit
+	var panels []float32 // MulNT's; MulNN packs B blocks from them
 	if nt {
 		panels = p.nt
 	}
+	steps := (k + p.kunit - 1) / p.kunit
 	mr, nr := kern.mr, kern.nr
 	parallelGemm(cfg.Threads, mr, nr, m, n, k, func(i0, i1, j0, j1 int) {
 		as := a[i0*lda:]
 		pl := gemmPlan{kern: kern, kunit: p.kunit}
-		if panels != nil {
+		switch {
+		case panels != nil:
 			pl.bPacked, pl.bSteps = panels[j0*steps:], steps
-		} else {
+		case p.kunit == 1:
+			pl.packB = func(dst []float32, p0, jb, kc, nc int) { p.packNN(dst, p0, j0+jb, kc, nc) }
+		default:
 			pl.packB = func(dst []float32, p0, jb, kc, nc int) { p.packNNPairs(dst, p0, j0+jb, kc, nc) }
 		}
 		if p.kunit == 1 {
@@ -293,6 +273,37 @@ func (p *PackedMatrix) mul(cfg Config, fn string, nt bool, m int, alpha float32,
 		}
 		gemmSerial(pl, i1-i0, j1-j0, k, alpha, beta, c[i0*ldc+j0:], ldc)
 	})
+}
+
+// packNN packs the kc×nc block at (p0, j0) of op(B) = W for MulNN of an
+// fp32 matrix kept in the nt layout alone, as packB(dst, false, W, …)
+// would: panel q holds kc steps of nr values, W[p0+s][j0+q·nr+j] (0 past
+// nc). Each 32×32 block of W is one contiguous 4 KiB run of an nt panel
+// (32 columns of 32 rows each), so the block is its transpose; p0 is a
+// multiple of nr (a KC block start) and so is j0.
+func (p *PackedMatrix) packNN(dst []float32, p0, j0, kc, nc int) {
+	nr := p.kern.nr
+	K := p.cols // steps of an nt panel
+	for q := 0; q < nc; q += nr {
+		cols := min(nr, nc-q)
+		panel := dst[q*kc : (q+nr)*kc]
+		for r0 := 0; r0 < kc; r0 += nr {
+			rows := min(nr, kc-r0)
+			// src[t·nr + i] = W[p0+r0+i][j0+q+t]: nt panel (p0+r0)/nr, steps j0+q….
+			src := p.nt[(p0+r0)/nr*nr*K+(j0+q)*nr:]
+			blk := panel[r0*nr : (r0+rows)*nr]
+			if cols == nr && rows == nr && packFast(blk, src, true, nr, nr, nr) {
+				continue
+			}
+			for i := 0; i < rows; i++ {
+				step := blk[i*nr : (i+1)*nr]
+				for t := 0; t < cols; t++ {
+					step[t] = src[t*nr+i]
+				}
+				clear(step[cols:])
+			}
+		}
+	}
 }
 
 // packNNPairs packs the kc×nc block at (p0, j0) of op(B) = W for MulNN of

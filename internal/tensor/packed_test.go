@@ -140,7 +140,7 @@ func TestPackedMatrixRow(t *testing.T) {
 		ToBF16Slice(h, w)
 		for _, kern := range AvailableKernels() {
 			cfg := Config{Kernel: kern}
-			mats := map[string]*PackedMatrix{"fp32": cfg.PackMatrix(w, rows, cols), "fp32 nt only": cfg.PackMatrixNT(w, rows, cols)}
+			mats := map[string]*PackedMatrix{"fp32": cfg.PackMatrix(w, rows, cols)}
 			for _, path := range []BF16Path{BF16Widen, BF16DotPairs, BF16AMX} {
 				mats[fmt.Sprintf("bf16 path %d", path)] = packMatrixBF16(cfg, path, h, rows, cols)
 			}
@@ -400,32 +400,34 @@ func TestInterleaveFast(t *testing.T) {
 	}
 }
 
-// TestPackMatrixNT checks that a matrix packed for x·Wᵀ alone gives
-// Sgemm's bits in MulNT (its panels) and in MulNN (on W rebuilt from
-// them), for every kernel.
-func TestPackMatrixNT(t *testing.T) {
+// TestPackedMulNN checks that MulNN, which packs its B blocks from the
+// MulNT panels as it goes (packNN), gives Sgemm's bits and neither
+// rebuilds W nor keeps anything beside the panels, for every kernel, with
+// edge panels of W's rows and columns and several KC blocks (rows ≤ 256
+// or > 576, where Sgemm keeps KC blocks too).
+func TestPackedMulNN(t *testing.T) {
 	for _, kern := range AvailableKernels() {
-		cfg := Config{Kernel: kern, Threads: 2}
-		for _, sh := range [][3]int{{5, 7, 9}, {33, 70, 65}, {100, 40, 129}} {
-			m, rows, cols := sh[0], sh[1], sh[2]
-			f := newGemmFixture(gemmCase{m: rows, n: cols, k: 1}, 11)
-			w := f.c0[:rows*cols]
-			a := newGemmFixture(gemmCase{m: m, n: max(rows, cols), k: 1}, 12).c0[:m*max(rows, cols)]
-			p := cfg.PackMatrixNT(w, rows, cols)
-			got, want := make([]float32, m*rows), make([]float32, m*rows)
-			p.MulNT(cfg, m, 1.5, a, cols, 0, got, rows)
-			cfg.Sgemm(false, true, m, rows, cols, 1.5, a, cols, w, cols, 0, want, rows)
-			for i := range got {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("%v %v MulNT[%d] = %v, Sgemm %v", kern, sh, i, got[i], want[i])
+		for _, threads := range []int{1, 2} {
+			cfg := Config{Kernel: kern, Threads: threads}
+			for _, sh := range [][3]int{{5, 7, 9}, {33, 70, 65}, {100, 40, 129}, {40, 640, 96}, {20, 601, 70}, {3, 64, 64}} {
+				m, rows, cols := sh[0], sh[1], sh[2]
+				w := newGemmFixture(gemmCase{m: rows, n: cols, k: 1}, 11).c0[:rows*cols]
+				a := newGemmFixture(gemmCase{m: m, n: rows, k: 1}, 12).c0[:m*rows]
+				p := cfg.PackMatrix(w, rows, cols)
+				got, want := make([]float32, m*cols), make([]float32, m*cols)
+				for i := range got {
+					got[i] = float32(i%7) - 3
+					want[i] = got[i]
 				}
-			}
-			got, want = make([]float32, m*cols), make([]float32, m*cols)
-			p.MulNN(cfg, m, 1, a, rows, 0, got, cols)
-			cfg.Sgemm(false, false, m, cols, rows, 1, a, rows, w, cols, 0, want, cols)
-			for i := range got {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("%v %v MulNN[%d] = %v, Sgemm %v", kern, sh, i, got[i], want[i])
+				p.MulNN(cfg, m, 0.5, a, rows, 2, got, cols)
+				cfg.Sgemm(false, false, m, cols, rows, 0.5, a, rows, w, cols, 2, want, cols)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%v threads=%d %v: MulNN[%d] = %v, Sgemm %v", kern, threads, sh, i, got[i], want[i])
+					}
+				}
+				if p.src32 != nil || p.Bytes() != 4*len(p.nt) {
+					t.Fatalf("%v %v: MulNN kept %d bytes beside the panels", kern, sh, p.Bytes()-4*len(p.nt))
 				}
 			}
 		}
