@@ -393,43 +393,31 @@ func gemmBlock(pl gemmPlan, buf *gemmBuf, i0, i1, jc, nc, pc, kc int, bp []float
 				nrr := min(nr, nc-jr)
 				b := bp[jr/nr*bStride : jr/nr*bStride+steps*nr]
 				ci := (ic+ir)*ldc + jc + jr
-				if aSrc != nil && jr == 0 {
-					if nrr == nr {
-						kern.microPackA(steps, ap, b, c[ci:ci+(mr-1)*ldc+nr], ldc, aSrc, pl.aLd, alpha, betaBlock)
-						continue
-					}
-					kern.microPackA(steps, ap, b, tile, nr, aSrc, pl.aLd, 1, 0)
-					storeTile(c[ci:], ldc, tile, nr, mrr, nrr, alpha, betaBlock)
-					continue
-				}
-				if pl.bRows != nil && ic == i0 && ir == 0 && nrr == nr {
-					o := pc*pl.bLd + jc + jr
-					bsrc := pl.bRows[o : o+(kc-1)*pl.bLd+nr]
-					switch {
-					case aRows != nil:
-						kern.microRowsPackB(steps, aRows, pl.aLd, b, c[ci:ci+(mr-1)*ldc+nr], ldc, bsrc, pl.bLd, alpha, betaBlock)
-						continue
-					case mrr == mr:
-						kern.microPackB(steps, ap, b, c[ci:ci+(mr-1)*ldc+nr], ldc, bsrc, pl.bLd, alpha, betaBlock)
-						continue
-					}
-					kern.microPackB(steps, ap, b, tile, nr, bsrc, pl.bLd, 1, 0)
-					storeTile(c[ci:], ldc, tile, nr, mrr, nrr, alpha, betaBlock)
-					continue
+				// A whole tile goes straight to C; an edge tile to scratch.
+				ct, ld, al, be := tile, nr, float32(1), float32(0)
+				whole := mrr == mr && nrr == nr
+				if whole {
+					ct, ld, al, be = c[ci:ci+(mr-1)*ldc+nr], ldc, alpha, betaBlock
 				}
 				switch {
-				case aRows != nil && nrr == nr:
-					kern.microRows(steps, aRows, pl.aLd, b, c[ci:ci+(mr-1)*ldc+nr], ldc, alpha, betaBlock)
-					continue
+				case aSrc != nil && jr == 0: // this tile packs the A micro-panel
+					kern.microPackA(steps, ap, b, ct, ld, aSrc, pl.aLd, al, be)
+				case pl.bRows != nil && ic == i0 && ir == 0 && nrr == nr: // this tile packs the B micro-panel
+					o := pc*pl.bLd + jc + jr
+					bsrc := pl.bRows[o : o+(kc-1)*pl.bLd+nr]
+					if aRows != nil {
+						kern.microRowsPackB(steps, aRows, pl.aLd, b, ct, ld, bsrc, pl.bLd, al, be)
+					} else {
+						kern.microPackB(steps, ap, b, ct, ld, bsrc, pl.bLd, al, be)
+					}
 				case aRows != nil:
-					kern.microRows(steps, aRows, pl.aLd, b, tile, nr, 1, 0)
-				case mrr == mr && nrr == nr:
-					kern.micro(steps, ap, b, c[ci:ci+(mr-1)*ldc+nr], ldc, alpha, betaBlock)
-					continue
+					kern.microRows(steps, aRows, pl.aLd, b, ct, ld, al, be)
 				default:
-					kern.micro(steps, ap, b, tile, nr, 1, 0)
+					kern.micro(steps, ap, b, ct, ld, al, be)
 				}
-				storeTile(c[ci:], ldc, tile, nr, mrr, nrr, alpha, betaBlock)
+				if !whole {
+					storeTile(c[ci:], ldc, tile, nr, mrr, nrr, alpha, betaBlock)
+				}
 			}
 		}
 	}
