@@ -353,8 +353,9 @@ func blockK(kern *gemmKernel, n, k int) int {
 // its A micro-panel the same way (microPackA). The pack's loads and
 // stores then ride along with the multiply-adds of a tile instead of
 // running before them: on the Zen 5 EPYC of session 4 the weight-gradient
-// (TN) products went from 0.74–0.86 to 0.75–0.90 of the FMA peak, and
-// no product measured slower. The packed panels, and so the results, are
+// (TN) products gained 3–6 % of the FMA peak in A/B runs (576×576×2048
+// 0.755 → 0.814), and no product measured slower, small ones included
+// (bench/RESULTS.md). The packed panels, and so the results, are
 // the same bits either way (TestSgemmPackedInFlight).
 func gemmBlock(pl gemmPlan, buf *gemmBuf, i0, i1, jc, nc, pc, kc int, bp []float32, bStride int, alpha, beta float32, c []float32, ldc int) {
 	kern := pl.kern
