@@ -99,8 +99,11 @@ func kernel(b *bytes.Buffer, t tile) {
 	bc := nacc + t.nv // first broadcast register
 	vbytes := t.lanes * 4
 	p("")
-	// Arguments: kc, a, b, c, ldc, then lda (rows), then bsrc, ldb
-	// (packB), then alpha and beta.
+	// Arguments: kc, a, b, c, ldc, then lda (rows), asrc and lda (packA),
+	// bsrc and ldb (packB), then alpha and beta.
+	if t.rows && t.packA {
+		log.Fatalf("%s: rows and packA both read A in place (and share R10–R13)", t.name)
+	}
 	args, off := "kc int, a, b, c *float32, ldc", 40
 	if t.rows {
 		args += ", lda"
